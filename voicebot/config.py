@@ -1,0 +1,217 @@
+"""Typed configuration: process settings from the environment, and one tenant YAML file.
+
+Both are read once at start-up. Validation errors name the file and the field
+(``ConfigError("file tenants/x.yaml, field confidence.threshold: ...")``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voicebot.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEMO_TENANT = PACKAGE_DIR / "demo" / "tenant.yaml"
+
+
+def default_models_dir() -> Path:
+    """models/ of the checkout when running from one, else a per-user folder."""
+    repo_models = PACKAGE_DIR.parent / "models"
+    if (repo_models / "manifest.toml").exists():
+        return repo_models
+    return Path.home() / ".local" / "share" / "voicebot" / "models"
+
+
+def default_data_dir() -> Path:
+    repo = PACKAGE_DIR.parent
+    if (repo / "pyproject.toml").exists():
+        return repo / "var"
+    return Path.home() / ".local" / "share" / "voicebot"
+
+
+class Settings(BaseSettings):
+    """Process settings, from VOICEBOT_* environment variables (and DATABASE_URL)."""
+
+    model_config = SettingsConfigDict(env_prefix="VOICEBOT_", extra="ignore", populate_by_name=True)
+
+    tenant_config: Path = Field(DEMO_TENANT, description="The tenant YAML file to serve.")
+    database_url: str | None = Field(
+        None,
+        validation_alias="DATABASE_URL",
+        description="SQLAlchemy async URL; default: a SQLite file under data_dir.",
+    )
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where the SQLite file lives.")
+    models_dir: Path = Field(default_factory=default_models_dir, description="Assembled offline models.")
+    host: str = Field("127.0.0.1", description="HTTP bind address.")
+    port: int = Field(8080, description="HTTP port.")
+    log_level: str = Field("INFO", description="Root level of the `voicebot` logger.")
+    max_message_chars: int = Field(4000, description="Longer chat messages are refused with 413.")
+    embed_threads: int = Field(1, description="onnxruntime threads per embedding call.")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{self.data_dir / 'voicebot.db'}"
+
+
+class LowConfidenceAction(StrEnum):
+    ASK_MORE = "ask_more"  # ask for more information
+    REPHRASE = "rephrase"  # ask the customer to say it differently
+    HANDOFF = "handoff"  # hand to a human at once
+
+
+class Formality(StrEnum):
+    FORMAL = "formal"
+    INFORMAL = "informal"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# Localised text: a mapping language code -> text, e.g. {"en": "Hello", "sl": "Pozdravljeni"}.
+Localised = dict[str, str]
+
+
+class ConfidencePolicy(_Strict):
+    threshold: float = Field(60, ge=0, le=100, description="Percent; at or above it the bot answers.")
+    below_threshold: LowConfidenceAction = Field(LowConfidenceAction.ASK_MORE)
+    max_failed_turns: int = Field(2, ge=1, description="Consecutive turns without an answer -> handoff.")
+
+
+class SensitiveTopic(_Strict):
+    name: str
+    phrases: dict[str, list[str]] = Field(description="Per language, words or phrases that signal it.")
+
+
+class HandoffPolicy(_Strict):
+    human_request_phrases: dict[str, list[str]] = Field(default_factory=dict)
+    sensitive_topics: list[SensitiveTopic] = Field(default_factory=list)
+    # intents that always go to a human (e.g. "complaint", "cancel_contract")
+    intents: list[str] = Field(default_factory=list)
+
+
+class PhraseRule(_Strict):
+    """Replace a phrase in every reply (case-insensitive), per language ('*' = all)."""
+
+    language: str = "*"
+    replace: str
+    with_: str = Field(alias="with")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Tone(_Strict):
+    formality: Formality = Formality.FORMAL
+    greeting: Localised = Field(default_factory=dict)
+    sign_off: Localised = Field(default_factory=dict)
+    phrase_rules: list[PhraseRule] = Field(default_factory=list)
+
+
+class LLMConfig(_Strict):
+    enabled: bool = False
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = "local"
+    api_key_env: str = Field("VOICEBOT_LLM_API_KEY", description="Environment variable holding the key.")
+    timeout_s: float = Field(3.0, gt=0)
+    rephrase_answers: bool = True
+    intent_fallback: bool = True
+
+
+class RestCRMConfig(_Strict):
+    base_url: str
+    token_env: str | None = None
+    timeout_s: float = 5.0
+    # URL templates relative to base_url, e.g. "/customers?phone={phone}"
+    templates: dict[str, str] = Field(default_factory=dict)
+
+
+class CRMConfig(_Strict):
+    adapter: Literal["sql", "rest"] = "sql"
+    seed: Path | None = Field(None, description="YAML with demo records loaded into the SQL adapter.")
+    rest: RestCRMConfig | None = None
+
+
+class Tenant(_Strict):
+    """One tenant's YAML file. Relative paths are resolved against the file's folder."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    name: str
+    languages: list[str] = Field(min_length=1)
+    timezone: str = "UTC"
+    confidence: ConfidencePolicy = Field(default_factory=ConfidencePolicy)
+    handoff: HandoffPolicy = Field(default_factory=HandoffPolicy)
+    tone: Tone = Field(default_factory=Tone)
+    knowledge: list[Path] = Field(default_factory=list, description="KB folders or files.")
+    intents: Path | None = Field(None, description="Intent YAML: name -> examples per language.")
+    crm: CRMConfig = Field(default_factory=CRMConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    messages: dict[str, Localised] = Field(
+        default_factory=dict, description="Prompt texts by key, per language (override the built-ins)."
+    )
+    working_hours: tuple[int, int] = (8, 17)
+    source: Path | None = Field(None, exclude=True, description="The file this tenant was read from.")
+
+    @field_validator("languages")
+    @classmethod
+    def _languages_known(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not (2 <= len(code) <= 3 and code.isalpha() and code.islower()):
+                raise ValueError(f"{code!r} is not an ISO 639-1 language code")
+        return value
+
+    @property
+    def threshold(self) -> float:
+        """The operator's percentage as a probability."""
+        return self.confidence.threshold / 100.0
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def load_tenant(path: Path | str) -> Tenant:
+    """Read and validate one tenant YAML; every error names the file and the field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError("the file does not exist", file=str(path)) from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError("the top level must be a mapping", file=str(path))
+    try:
+        tenant = Tenant.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(first["msg"], file=str(path), field=_field_path(first["loc"])) from exc
+    base = path.resolve().parent
+    tenant.source = path.resolve()
+    tenant.knowledge = [p if p.is_absolute() else base / p for p in tenant.knowledge]
+    if tenant.intents is not None and not tenant.intents.is_absolute():
+        tenant.intents = base / tenant.intents
+    if tenant.crm.seed is not None and not tenant.crm.seed.is_absolute():
+        tenant.crm.seed = base / tenant.crm.seed
+    for i, kb in enumerate(tenant.knowledge):
+        if not kb.exists():
+            raise ConfigError(f"{kb} does not exist", file=str(path), field=f"knowledge.{i}")
+    if tenant.intents is not None and not tenant.intents.exists():
+        raise ConfigError(f"{tenant.intents} does not exist", file=str(path), field="intents")
+    if tenant.crm.adapter == "rest" and tenant.crm.rest is None:
+        raise ConfigError("adapter 'rest' needs a 'rest' section", file=str(path), field="crm.rest")
+    return tenant
+
+
+def llm_api_key(config: LLMConfig) -> SecretStr | None:
+    import os
+
+    value = os.environ.get(config.api_key_env)
+    return SecretStr(value) if value else None
