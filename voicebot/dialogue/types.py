@@ -90,7 +90,7 @@ class DialogueState:
     transcript: list[TranscriptLine] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {k: getattr(self, k) for k in self.__slots__ if k != "transcript"}  # type: ignore[attr-defined]
+        data = {k: getattr(self, k) for k in self.__slots__ if k != "transcript"}
         data["transcript"] = [line.to_dict() for line in self.transcript]
         return data
 
@@ -98,7 +98,7 @@ class DialogueState:
     def from_dict(cls, data: dict[str, Any] | None) -> DialogueState:
         if not data:
             return cls()
-        known = {k: v for k, v in data.items() if k in cls.__slots__ and k != "transcript"}  # type: ignore[attr-defined]
+        known = {k: v for k, v in data.items() if k in cls.__slots__ and k != "transcript"}
         state = cls(**known)
         state.transcript = [
             TranscriptLine(

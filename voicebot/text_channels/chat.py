@@ -1,0 +1,174 @@
+"""The chat channel's service: conversations over HTTP, WebSocket, the widget and the terminal.
+
+It owns the conversation lifecycle around the DialogueManager: create (with the tenant greeting),
+validate each message, run one turn under a per-conversation lock (two messages of one
+conversation never race on its state), persist both turns and any handoff in one transaction,
+and record metrics and audit entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from voicebot import metrics
+from voicebot.dialogue.manager import DialogueManager
+from voicebot.dialogue.types import Action, Channel, DialogueState, Reply, Turn
+from voicebot.errors import ConflictError, InputError, TooLargeError
+from voicebot.storage import AuditRepository, ConversationRecord, ConversationRepository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StartedConversation:
+    conversation: ConversationRecord
+    greeting: Reply
+
+
+def validate_text(text: Any, max_chars: int) -> str:
+    """A message the dialogue can use, or InputError with a reason a person understands."""
+    if not isinstance(text, str):
+        raise InputError("'text' must be a string")
+    if "\x00" in text:
+        raise InputError("the message contains NUL bytes; send plain text")
+    if len(text) > max_chars:
+        raise TooLargeError(f"the message is {len(text)} characters long; the limit is {max_chars}")
+    printable = sum(1 for c in text if c.isprintable() or c.isspace())
+    if text and printable / len(text) < 0.9:
+        raise InputError("the message is not readable text (mostly control or binary characters)")
+    return text
+
+
+class ChatService:
+    def __init__(
+        self,
+        manager: DialogueManager,
+        conversations: ConversationRepository,
+        audit: AuditRepository,
+        *,
+        clock: Callable[[], datetime],
+        max_message_chars: int = 4000,
+    ) -> None:
+        self._manager = manager
+        self._conversations = conversations
+        self._audit = audit
+        self._clock = clock
+        self._max_chars = max_message_chars
+        self._tenant_id = manager.tenant.id
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    @property
+    def tenant_id(self) -> str:
+        return self._tenant_id
+
+    async def start(
+        self,
+        *,
+        channel: Channel = Channel.CHAT,
+        caller: str | None = None,
+        email: str | None = None,
+        language: str | None = None,
+        conversation_id: str | None = None,
+    ) -> StartedConversation:
+        if language is not None and language not in self._manager.tenant.languages:
+            raise InputError(f"language {language!r} is not one of {self._manager.tenant.languages}")
+        now = self._clock()
+        record = await self._conversations.create(
+            tenant_id=self._tenant_id,
+            channel=channel.value,
+            now=now,
+            caller=caller,
+            email=email,
+            conversation_id=conversation_id,
+        )
+        greeting = self._manager.greet(language, now)
+        metrics.CONVERSATIONS.labels(channel=channel.value).inc()
+        log.info("conversation %s started on %s", record.id, channel.value)
+        return StartedConversation(record, greeting)
+
+    async def send(self, conversation_id: str, text: Any, *, caller: str | None = None) -> Reply:
+        text = validate_text(text, self._max_chars)
+        lock = self._locks.get(conversation_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[conversation_id] = lock
+        async with lock:
+            return await self._turn(conversation_id, text, caller)
+
+    async def _turn(self, conversation_id: str, text: str, caller: str | None) -> Reply:
+        started = time.perf_counter()
+        record = await self._conversations.get(conversation_id)
+        if record.tenant_id != self._tenant_id:
+            raise ConflictError("this conversation belongs to another tenant")
+        if record.status == "ended":
+            raise ConflictError("this conversation has ended; start a new one")
+        state = DialogueState.from_dict(record.state)
+        if not state.transcript:
+            state.language = state.language or record.language
+        now = self._clock()
+        turn = Turn(
+            text=text,
+            channel=Channel(record.channel),
+            conversation_id=conversation_id,
+            caller=caller or record.caller,
+            sender_email=record.email,
+            now=now,
+            state=state,
+        )
+
+        async def audit(action: str, customer_id: str | None, details: dict[str, Any]) -> None:
+            await self._audit.record(
+                tenant_id=self._tenant_id,
+                actor="bot",
+                action=action,
+                now=now,
+                customer_id=customer_id,
+                conversation_id=conversation_id,
+                details=details,
+            )
+
+        reply = await self._manager.respond(turn, audit)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        await self._conversations.record_exchange(
+            conversation_id,
+            customer_text=text,
+            bot_text=reply.text,
+            action=reply.action.value,
+            intent=reply.intent,
+            confidence=reply.confidence,
+            citations=[c.to_dict() for c in reply.citations],
+            reason=reply.reason,
+            state=reply.state.to_dict(),
+            language=reply.language,
+            customer_id=reply.state.customer_id,
+            latency_ms=latency_ms,
+            now=now,
+            handoff=self._handoff_row(reply),
+            channel=record.channel,
+        )
+        metrics.REPLIES.labels(channel=record.channel, action=reply.action.value).inc()
+        metrics.REPLY_SECONDS.labels(channel=record.channel).observe(latency_ms / 1000.0)
+        if reply.action is Action.HANDOFF and reply.handoff is not None:
+            metrics.HANDOFFS.labels(channel=record.channel, reason=reply.handoff.reason).inc()
+            log.info("conversation %s handed off: %s", conversation_id, reply.handoff.reason)
+        return reply
+
+    @staticmethod
+    def _handoff_row(reply: Reply) -> dict[str, Any] | None:
+        if reply.action is not Action.HANDOFF or reply.handoff is None:
+            return None
+        return reply.handoff.to_dict()
+
+    async def csat(self, conversation_id: str, score: Any) -> ConversationRecord:
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise InputError("'score' must be a whole number from 1 to 5")
+        record = await self._conversations.set_csat(conversation_id, score, self._clock())
+        metrics.CSAT.labels(channel=record.channel).observe(score)
+        return record
