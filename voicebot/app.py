@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voicebot import __version__, metrics
 from voicebot.api import chat as chat_routes
@@ -32,21 +33,74 @@ def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
 
 
 class BodyLimit:
-    """Refuse request bodies over MAX_BODY_BYTES before they are read into memory."""
+    """Refuse request bodies over MAX_BODY_BYTES without holding more than that in memory, and JSON
+    bodies that are not UTF-8, each with a clear error before any route sees them.
+
+    A declared Content-Length is checked first; a body sent without one (chunked) is counted as it
+    arrives. The (bounded) body is then replayed to the application.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-                response = JSONResponse(
-                    error_body("too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes"), 413
-                )
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            await self._too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        if content_type.endswith(b"json"):
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                message_text = f"the request body is not valid UTF-8 (byte {exc.start}); send UTF-8 JSON"
+                response = JSONResponse(error_body("invalid_request", message_text), 422)
                 await response(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+        text = f"request bodies are limited to {MAX_BODY_BYTES} bytes"
+        await JSONResponse(error_body("too_large", text), 413)(scope, receive, send)
+
+
+def _problem(error: Mapping[str, Any]) -> dict[str, str]:
+    """One validation problem as {"field", "message"}; a JSON syntax error names its position."""
+    if error.get("type") == "json_invalid":
+        position = error["loc"][-1] if error.get("loc") else "?"
+        detail = (error.get("ctx") or {}).get("error", "syntax error")
+        return {"field": "body", "message": f"the body is not valid JSON: {detail} at position {position}"}
+    field = ".".join(str(p) for p in error["loc"] if p != "body") or "body"
+    return {"field": field, "message": error["msg"]}
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -76,10 +130,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
-            for e in exc.errors()
-        ]
+        problems = [_problem(e) for e in exc.errors()]
         first = problems[0] if problems else {"field": "body", "message": "invalid request"}
         message = f"{first['field']}: {first['message']}"
         return JSONResponse(error_body("invalid_request", message, problems=problems), 422)
@@ -92,3 +143,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(ops_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of `voicebot serve --workers N` (settings from VOICEBOT_*)."""
+    from voicebot.logs import setup_logging
+
+    settings = Settings()
+    setup_logging(settings.log_level)
+    return create_app(settings)

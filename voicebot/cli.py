@@ -71,10 +71,15 @@ def _run(coro: Awaitable[T]) -> T:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="HTTP port (default 8080).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default 8080; 0 picks a free one).")] = None,
+    workers: Annotated[
+        int, typer.Option(min=0, help="Worker processes sharing the port (0, the default: one per CPU core).")
+    ] = 0,
     config: ConfigOption = None,
 ) -> None:
     """Run the server: chat API, WebSocket, widget at /, metrics."""
+    import os
+
     import uvicorn
 
     from voicebot.app import create_app
@@ -82,17 +87,33 @@ def serve(
     from voicebot.runtime import Runtime
 
     settings = _settings(config)
-    settings.host = host or settings.host
-    settings.port = port or settings.port
+    if host is not None:
+        settings.host = host
+    if port is not None:
+        settings.port = port
     setup_logging(settings.log_level)
+    workers = workers or os.cpu_count() or 1
     try:
         runtime = Runtime(settings)
     except VoicebotError as exc:
         _fail(exc)
     err.print(f"voicebot: tenant [bold]{runtime.tenant.id}[/bold] on http://{settings.host}:{settings.port}/")
-    uvicorn.run(
-        create_app(settings, runtime), host=settings.host, port=settings.port, log_level="info", lifespan="on"
-    )
+    if workers == 1:
+        uvicorn.run(create_app(settings, runtime), host=settings.host, port=settings.port, lifespan="on")
+        return
+    # Prepare once (migrations, seed, knowledge, intent model cache) so the workers only load.
+    with _status("preparing") as step:
+        _run(_prepare(runtime, step))
+    os.environ["VOICEBOT_TENANT_CONFIG"] = str(settings.tenant_config)
+    os.environ["VOICEBOT_DATA_DIR"] = str(settings.data_dir)
+    os.environ["VOICEBOT_MODELS_DIR"] = str(settings.models_dir)
+    uvicorn.run("voicebot.app:app_from_environment", factory=True, host=settings.host, port=settings.port,
+                workers=workers, lifespan="on")
+
+
+async def _prepare(runtime: Any, step: Callable[[str], None]) -> None:
+    await runtime.start(step)
+    await runtime.stop()
 
 
 @app.command()

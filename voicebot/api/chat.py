@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
-from voicebot.api.schemas import CSAT, ConversationOut, Message, NewConversation, ReplyOut
+from voicebot.api.schemas import CSAT, ConversationOut, Message, NewConversation, ReplyOut, encodable
 from voicebot.dialogue.types import Reply
 from voicebot.errors import InputError, VoicebotError
 from voicebot.runtime import Runtime
@@ -131,15 +131,32 @@ async def chat_socket(websocket: WebSocket) -> None:
                 elif frame["type"] == "message":
                     if conversation_id is None:
                         raise InputError("send {'type': 'start'} before messages")
-                    reply = await runtime.chat.send(conversation_id, frame.get("text"))
+                    reply = await runtime.chat.send(conversation_id, _text(frame, "text"))
                     await websocket.send_json({"type": "reply", "reply": reply_json(conversation_id, reply)})
                 else:
                     raise InputError(f"unknown frame type {frame['type']!r}; use 'start' or 'message'")
             except VoicebotError as exc:
                 code = type(exc).__name__.removesuffix("Error").lower()
                 await websocket.send_json({"type": "error", "error": {"code": code, "message": exc.message}})
+            except WebSocketDisconnect:
+                raise
+            except Exception:  # a bug must not cost the customer the conversation: report, stay open
+                log.exception("chat socket: the frame failed")
+                error = {"code": "internal", "message": "something went wrong on our side; please try again"}
+                await websocket.send_json({"type": "error", "error": error})
     except WebSocketDisconnect:
         return
+
+
+def _text(frame: Mapping[str, Any], name: str) -> Any:
+    """frame[name] as sent; a string must be encodable text (JSON can smuggle in lone surrogates)."""
+    value = frame.get(name)
+    if isinstance(value, str):
+        try:
+            encodable(value)
+        except ValueError as exc:
+            raise InputError(f"'{name}' {exc}") from exc
+    return value
 
 
 def _parse_frame(message: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,13 +173,13 @@ def _parse_frame(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _ws_start(runtime: Runtime, frame: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    existing = frame.get("conversation_id")
+    existing = _text(frame, "conversation_id")
     if existing is not None:
         if not isinstance(existing, str):
             raise InputError("'conversation_id' must be a string")
         record = await runtime.conversations.get(existing)
         return record.id, {"type": "started", "conversation_id": record.id, "reply": None}
-    caller, language = frame.get("caller"), frame.get("language")
+    caller, language = _text(frame, "caller"), _text(frame, "language")
     for name, value in (("caller", caller), ("language", language)):
         if value is not None and not isinstance(value, str):
             raise InputError(f"'{name}' must be a string")

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def encodable(value: str) -> str:
+    """JSON may escape lone UTF-16 surrogates ("\\ud800"); they are not text and cannot be stored."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = f"\\u{ord(value[exc.start]):04x}"
+        raise ValueError(f"contains an unpaired surrogate ({bad}); send UTF-8 text") from exc
+    return value
+
+
+Text = Annotated[str, AfterValidator(encodable)]
 
 
 class _Body(BaseModel):
@@ -13,19 +26,19 @@ class _Body(BaseModel):
 
 class NewConversation(_Body):
     channel: Literal["chat"] = "chat"
-    caller: str | None = Field(None, max_length=64, description="Caller ID / phone, if known.")
-    email: str | None = Field(None, max_length=254, description="The customer's e-mail, if known.")
-    language: str | None = Field(None, max_length=3, description="Start in this tenant language.")
+    caller: Text | None = Field(None, max_length=64, description="Caller ID / phone, if known.")
+    email: Text | None = Field(None, max_length=254, description="The customer's e-mail, if known.")
+    language: Text | None = Field(None, max_length=3, description="Start in this tenant language.")
 
 
 class Message(_Body):
-    text: str = Field(description="The customer's message (plain text).")
-    caller: str | None = Field(None, max_length=64)
+    text: Text = Field(description="The customer's message (plain text).")
+    caller: Text | None = Field(None, max_length=64)
 
 
 class CSAT(_Body):
     score: int = Field(ge=1, le=5, description="1 (very unhappy) .. 5 (very happy)")
-    comment: str | None = Field(None, max_length=2000)
+    comment: Text | None = Field(None, max_length=2000)
 
 
 class ReplyOut(BaseModel):

@@ -42,8 +42,12 @@ def build_handoff(
     channel: str,
     customer: dict[str, Any] | None,
     language: str,
+    withhold_last: bool = False,
 ) -> HandoffContext:
-    """A short, factual summary plus the full transcript and collected fields."""
+    """A short, factual summary plus the full transcript and collected fields.
+
+    `withhold_last`: the last customer message carried a knowledge factor (postcode, birth date),
+    so the summary does not quote it."""
     who = "Unidentified customer"
     if customer:
         who = f"{customer.get('name', 'Customer ' + str(customer.get('id')))} "
@@ -56,7 +60,9 @@ def build_handoff(
         parts.append("Details: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in fields.items()) + ".")
     parts.append(f"Handed off because {describe_reason(reason)}.")
     last = next((line.text for line in reversed(state.transcript) if line.role == "customer"), "")
-    if last:
+    if last and withhold_last:
+        parts.append("Last message: (verification details, not repeated here)")
+    elif last:
         parts.append(f'Last message: "{last[:200]}"')
     return HandoffContext(
         reason=reason,

@@ -37,7 +37,7 @@ from voicebot.dialogue.tone import ToneRules
 from voicebot.dialogue.tools import PERSONAL_DATA_TOOLS, AuditSink, ToolContext, answer_yes_no
 from voicebot.dialogue.triggers import Triggers
 from voicebot.dialogue.types import Action, Citation, DialogueState, Reply, TranscriptLine, Turn
-from voicebot.errors import InputError, ProviderError
+from voicebot.errors import ConflictError, InputError, NotFoundError, ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ TRANSIENT_FIELDS = ("datetime", "address", "confirm_cancel")
 KNOWLEDGE_FACTORS = ("postcode", "birth_date")
 MAX_VERIFICATION_ATTEMPTS = 3
 SLOT_FILL_CONFIDENCE = 0.99  # a field we asked for and a rule extracted
+# what the customer data behind a tool may raise: the conversation goes to a person, never an exception
+TOOL_ERRORS = (ProviderError, ConflictError, NotFoundError)
 
 
 class IntentModel(Protocol):
@@ -145,15 +147,28 @@ class DialogueManager:
             return self._finish(
                 ctx, self.phrases.text("empty", lang), Action.CLARIFY, 0.0, None, reason="empty"
             )
-        return await self._decide(ctx)
+        try:
+            return await self._decide(ctx)
+        except TOOL_ERRORS as exc:  # customer records unreachable outside a tool call (identification)
+            log.warning("customer data failed: %s", exc)
+            return await self._handoff(
+                ctx,
+                "tool_failed",
+                0.0,
+                state.pending_intent or state.last_intent,
+                text=self.phrases.text("tool_failed", lang),
+            )
 
     # ----------------------------------------------------------------- decision
 
     async def _decide(self, ctx: _TurnContext) -> Reply:
         state, text, lang = ctx.state, ctx.text, ctx.language
         vector = await self._embedder.embed_one(text)
+        prediction = self._intents.predict(text, vector)
+        intent, confidence = prediction.intent, float(prediction.confidence)
+        confident = intent is not None and confidence >= self._threshold
         ctx.fields = self._slots(text, language=lang, now=ctx.turn.now, timezone=self.tenant.timezone)
-        self._take_awaited_free_text(ctx)
+        self._take_awaited_free_text(ctx, intent if confident else None)
         state.fields.update({k: v for k, v in ctx.fields.items() if k not in KNOWLEDGE_FACTORS})
         await self._identify(ctx)
 
@@ -161,9 +176,6 @@ class DialogueManager:
         if trigger is not None:
             reason = "human_requested" if trigger.kind == "human" else f"sensitive:{trigger.topic}"
             return await self._handoff(ctx, reason, 1.0, state.pending_intent or state.last_intent)
-        prediction = self._intents.predict(text, vector)
-        intent, confidence = prediction.intent, float(prediction.confidence)
-        confident = intent is not None and confidence >= self._threshold
         if confident and intent in self.tenant.handoff.intents:
             return await self._handoff(ctx, f"sensitive:{intent}", confidence, intent)
         if confident and intent == "human":
@@ -186,7 +198,9 @@ class DialogueManager:
             picked = await self._llm.pick_intent(text, sorted(PERSONAL_DATA_TOOLS))
             if picked is not None:
                 return await self._run_tool(ctx, picked, self._threshold)
-        return await self._low_confidence(ctx, intent, max(confidence, best.confidence if best else 0.0))
+        # an out-of-scope prediction (intent None) is no confidence in any answer
+        guess = confidence if intent is not None else 0.0
+        return await self._low_confidence(ctx, intent, max(guess, best.confidence if best else 0.0))
 
     def _small_talk(self, ctx: _TurnContext, intent: str, confidence: float) -> Reply:
         ctx.state.failed_turns = 0
@@ -217,10 +231,12 @@ class DialogueManager:
         state = ctx.state
         state.failed_turns += 1
         policy = self.tenant.confidence
+        # the human gets what the conversation established, not an unconfident guess
+        known = state.pending_intent or state.last_intent
         if policy.below_threshold is LowConfidenceAction.HANDOFF:
-            return await self._handoff(ctx, "low_confidence", confidence, intent)
+            return await self._handoff(ctx, "low_confidence", confidence, known)
         if state.failed_turns >= policy.max_failed_turns:
-            return await self._handoff(ctx, "failed_turns", confidence, intent)
+            return await self._handoff(ctx, "failed_turns", confidence, known)
         if state.pending_intent and state.awaiting:
             return self._finish(
                 ctx,
@@ -250,7 +266,10 @@ class DialogueManager:
                     state.fields.pop(name, None)
         state.pending_intent = intent
         state.last_intent = intent
+        state.failed_turns = 0  # an understood turn breaks a run of failed ones
         customer = await self._customer(state)
+        if customer is None:
+            state.verified = False  # nobody identified (or the record is gone): nothing is verified
         if not state.verified:
             gate = await self._verify(ctx, customer, confidence, intent)
             if gate is not None:
@@ -270,7 +289,7 @@ class DialogueManager:
         )
         try:
             outcome = await PERSONAL_DATA_TOOLS[intent](tool_ctx)
-        except ProviderError as exc:
+        except TOOL_ERRORS as exc:
             log.warning("tool %s failed: %s", intent, exc)
             return await self._handoff(
                 ctx, "tool_failed", confidence, intent, text=self.phrases.text("tool_failed", ctx.language)
@@ -334,17 +353,31 @@ class DialogueManager:
         )
 
     async def _identify(self, ctx: _TurnContext) -> None:
+        """Who the customer is: the channel's caller ID / sender address, or details they give.
+
+        A phone number or e-mail address in the message wins over the channel's: whoever names
+        another person's details becomes that person, unverified, and must verify again."""
         state = ctx.state
-        if state.customer_id is not None and not ({"phone", "email"} & ctx.fields.keys()):
+        given = {"phone", "email"} & ctx.fields.keys()
+        if state.customer_id is not None and not given:
             return
-        customer = await verification.identify(
-            self._crm, caller=ctx.turn.caller, sender_email=ctx.turn.sender_email, fields=ctx.fields
-        )
+        try:
+            customer = None
+            if given:
+                customer = await verification.identify(
+                    self._crm, caller=None, sender_email=None, fields=ctx.fields
+                )
+            if customer is None and state.customer_id is None:
+                customer = await verification.identify(
+                    self._crm, caller=ctx.turn.caller, sender_email=ctx.turn.sender_email, fields={}
+                )
+        except ProviderError as exc:  # a tool that needs the customer will hand off
+            log.warning("customer identification failed: %s", exc)
+            return
         if customer is not None and customer.id != state.customer_id:
             # a different person's details: verification starts again for them
-            if state.customer_id is not None:
-                state.verified = False
-                state.verification_attempts = 0
+            state.verified = False
+            state.verification_attempts = 0
             state.customer_id = customer.id
 
     async def _customer_summary(self, state: DialogueState) -> dict[str, Any] | None:
@@ -357,9 +390,20 @@ class DialogueManager:
     async def _customer(self, state: DialogueState) -> Customer | None:
         return await self._crm.get_customer(state.customer_id) if state.customer_id else None
 
-    def _take_awaited_free_text(self, ctx: _TurnContext) -> None:
+    def _take_awaited_free_text(self, ctx: _TurnContext, intent: str | None) -> None:
+        """A free-text answer to the question we asked (an address, yes/no).
+
+        `intent` is this turn's confident intent: a message that is clearly about something
+        else ("where is my order A1003?") is not taken as the new delivery address."""
         awaiting = ctx.state.awaiting
-        if awaiting == "address" and len(ctx.text) >= 8 and any(c.isdigit() for c in ctx.text):
+        other = {*PERSONAL_DATA_TOOLS, *SMALL_TALK, "human", *self.tenant.handoff.intents}
+        other.discard("change_delivery")
+        if (
+            awaiting == "address"
+            and intent not in other
+            and len(ctx.text) >= 8
+            and any(c.isdigit() for c in ctx.text)
+        ):
             ctx.fields["address"] = ctx.text.strip(" .")
         elif awaiting == "confirm_cancel" and (decision := answer_yes_no(ctx.text)) is not None:
             ctx.fields["confirm_cancel"] = decision
@@ -410,6 +454,7 @@ class DialogueManager:
             channel=ctx.turn.channel.value,
             customer=await self._customer_summary(state),
             language=ctx.language,
+            withhold_last=verification.has_factor(ctx.fields),
         )
         state.transcript.pop()
         return self._finish(

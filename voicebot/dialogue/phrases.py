@@ -69,8 +69,10 @@ BUILTIN: dict[str, dict[str, Any]] = {
     "verify": {
         "en": "I can help with that. For your security, please confirm your postcode or your date of birth.",
         "sl": {
-            "formal": "Pri tem vam lahko pomagam. Zaradi varnosti mi prosim potrdite poštno številko ali datum rojstva.",
-            "informal": "Pri tem ti lahko pomagam. Zaradi varnosti mi prosim potrdi poštno številko ali datum rojstva.",
+            "formal": "Pri tem vam lahko pomagam. Zaradi varnosti mi prosim potrdite poštno številko "
+            "ali datum rojstva.",
+            "informal": "Pri tem ti lahko pomagam. Zaradi varnosti mi prosim potrdi poštno številko "
+            "ali datum rojstva.",
         },
     },
     "verify_failed": {

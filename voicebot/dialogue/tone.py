@@ -11,9 +11,11 @@ class ToneRules:
     def __init__(self, tenant: Tenant) -> None:
         self._tone = tenant.tone
         self._fallback = tenant.languages[0]
+        # whole words only ("cheap" is not the start of "cheaper"); the replacement is literal text
         self._rules = [
-            (rule.language, re.compile(re.escape(rule.replace), re.IGNORECASE), rule.with_)
+            (rule.language, _phrase_pattern(rule.replace), rule.with_)
             for rule in tenant.tone.phrase_rules
+            if rule.replace.strip()
         ]
 
     def greeting(self, language: str) -> str:
@@ -32,8 +34,14 @@ class ToneRules:
         out = " ".join(p.strip() for p in parts if p.strip())
         for rule_language, pattern, replacement in self._rules:
             if rule_language in ("*", language):
-                out = pattern.sub(replacement, out)
+                out = pattern.sub(lambda _m, r=replacement: r, out)
         return out
 
     def _localised(self, texts: dict[str, str], language: str) -> str:
         return texts.get(language) or texts.get(self._fallback) or next(iter(texts.values()), "")
+
+
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    start = r"(?<!\w)" if re.match(r"\w", phrase) else ""
+    end = r"(?!\w)" if re.search(r"\w$", phrase) else ""
+    return re.compile(start + re.escape(phrase) + end, re.IGNORECASE)

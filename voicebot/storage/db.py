@@ -51,6 +51,9 @@ def _upgrade_to_head(connection: Connection) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # The driver's implicit BEGIN is DEFERRED: a transaction that reads and then writes fails with
+    # SQLITE_BUSY when another process wrote in between. We emit BEGIN IMMEDIATE ourselves.
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -59,6 +62,10 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -117,11 +124,17 @@ class Database:
                 kwargs["poolclass"] = StaticPool  # one shared connection, or each sees its own empty DB
             else:
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                # One connection per process: SQLite has one writer anyway, and waiting for the
+                # pool is a queue, where a second connection would wait in SQLite's sleeping
+                # busy handler. Code must never hold two connections at once.
+                kwargs["pool_size"] = 1
+                kwargs["max_overflow"] = 0
         else:
             kwargs["pool_pre_ping"] = True
         engine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         try:
             if self._migrate:
                 async with engine.begin() as conn:

@@ -1,0 +1,182 @@
+"""Chat benchmark: start the server, drive conversations over HTTP, print one JSON object.
+
+    .venv/bin/python bench/chat.py [--conversations 32] [--turns 10] [--url http://127.0.0.1:8080]
+
+Two phases against the same server (no LLM, the demo tenant, a fresh SQLite database):
+  * latency: one conversation at a time (closed loop), the reply time a single customer sees;
+    gives `p50_ms` and `p95_ms`;
+  * throughput: `--conversations` concurrent conversations of `--turns` turns each; gives
+    `replies_per_s` and the latency under that load (`loaded_p50_ms`, `loaded_p95_ms`).
+Messages are generated varied (random order numbers, dates, phrasings, English and Slovenian)
+so the server's embedding cache does not flatter the figures; `unique_messages` says how varied.
+The client runs on the same machine and its CPU counts against the server's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+OPENERS = ["", "hi, ", "hello, ", "good morning, ", "hey - ", "excuse me, ", "živjo, ", "dober dan, "]
+EN_TEMPLATES = [
+    "where is my order {order}?",
+    "what is the status of order {order}",
+    "has my order {order} shipped yet?",
+    "I'd like to change the delivery address for {order}",
+    "what is your returns policy for {item}?",
+    "how long do I have to return a {item}?",
+    "how much does delivery to {city} cost?",
+    "how long does shipping to {city} take?",
+    "what are your opening hours on {day}?",
+    "can I book a repair appointment for my {item} on {day} at {hour}?",
+    "I need to reschedule my appointment to {day}",
+    "is my invoice paid? I paid {amount} euros",
+    "do you offer a warranty on the {item}?",
+    "which payment methods do you accept for a {item}?",
+    "thanks, that helps with the {item}",
+    "can you recommend a good {item} for {city}?",
+    "what's the weather in {city} on {day}?",
+]
+SL_TEMPLATES = [
+    "kje je moje naročilo {order}?",
+    "kakšen je status naročila {order}",
+    "ali je naročilo {order} že odposlano?",
+    "kakšni so pogoji za vračilo za {item_sl}?",
+    "koliko stane dostava v {city}?",
+    "kdaj ste odprti v {day_sl}?",
+    "rad bi rezerviral termin za popravilo v {day_sl} ob {hour}",
+    "ali imate garancijo za {item_sl}?",
+    "kako lahko plačam {item_sl}?",
+]
+ITEMS = ["laptop", "phone", "TV", "tablet", "headphones", "camera", "router", "speaker", "monitor", "printer"]
+ITEMS_SL = ["prenosnik", "telefon", "televizor", "tablico", "slušalke", "kamero", "usmerjevalnik", "zvočnik"]
+CITIES = ["Ljubljana", "Maribor", "Celje", "Koper", "Kranj", "Vienna", "Zagreb", "Graz", "Trieste", "Novo mesto"]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "tomorrow", "next week"]
+DAYS_SL = ["ponedeljek", "torek", "sredo", "četrtek", "petek", "soboto"]
+
+
+def message(rng: random.Random) -> str:
+    use_sl = rng.random() < 0.3
+    template = rng.choice(SL_TEMPLATES if use_sl else EN_TEMPLATES)
+    text = template.format(
+        order=f"A{rng.randint(1000, 9999)}", item=rng.choice(ITEMS), item_sl=rng.choice(ITEMS_SL),
+        city=rng.choice(CITIES), day=rng.choice(DAYS), day_sl=rng.choice(DAYS_SL),
+        hour=f"{rng.randint(8, 16)}:{rng.choice(['00', '15', '30', '45'])}", amount=rng.randint(10, 900),
+    )
+    return rng.choice(OPENERS) + text
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def conversation(client: httpx.AsyncClient, turns: int, rng: random.Random, sent: list[str],
+                       latencies: list[float]) -> None:
+    created = await client.post("/v1/conversations", json={})
+    created.raise_for_status()
+    cid = created.json()["id"]
+    for _ in range(turns):
+        text = message(rng)
+        sent.append(text)
+        start = time.perf_counter()
+        response = await client.post(f"/v1/conversations/{cid}/messages", json={"text": text})
+        latencies.append((time.perf_counter() - start) * 1000)
+        response.raise_for_status()
+
+
+async def drive(url: str, conversations: int, turns: int, seed: int) -> dict[str, object]:
+    rng = random.Random(seed)
+    sent: list[str] = []
+    limits = httpx.Limits(max_connections=conversations + 2, max_keepalive_connections=conversations + 2)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        warm: list[float] = []
+        await conversation(client, 20, rng, [], warm)  # warm-up: first calls load lazily
+        single: list[float] = []
+        for _ in range(max(1, 100 // turns)):
+            await conversation(client, turns, rng, sent, single)
+        loaded: list[float] = []
+        start = time.perf_counter()
+        await asyncio.gather(*(conversation(client, turns, random.Random(rng.random()), sent, loaded)
+                               for _ in range(conversations)))
+        elapsed = time.perf_counter() - start
+    return {
+        "p50_ms": round(statistics.median(single), 2),
+        "p95_ms": round(percentile(single, 0.95), 2),
+        "replies_per_s": round(len(loaded) / elapsed, 1),
+        "loaded_p50_ms": round(statistics.median(loaded), 2),
+        "loaded_p95_ms": round(percentile(loaded, 0.95), 2),
+        "latency_replies": len(single),
+        "load_replies": len(loaded),
+        "concurrency": conversations,
+        "unique_messages": round(len(set(sent)) / len(sent), 3),
+    }
+
+
+def _wait_ready(url: str) -> None:
+    for _ in range(600):
+        try:
+            if httpx.get(url + "/healthz", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("the server did not become ready")
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "VOICEBOT_DATA_DIR": str(data_dir), "VOICEBOT_LOG_LEVEL": "WARNING"}
+    env.pop("DATABASE_URL", None)
+    exe = ROOT / ".venv" / "bin" / "voicebot"
+    proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", "0"], env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            raise SystemExit(f"the server exited with {proc.returncode}")
+        found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
+        if found:
+            _wait_ready(found.group(1))
+            return proc, found.group(1)
+    proc.kill()
+    raise SystemExit("the server did not start within 300 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=32, help="concurrent conversations (load phase)")
+    parser.add_argument("--turns", type=int, default=10, help="turns per conversation")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--url", help="use a running server instead of starting one")
+    args = parser.parse_args()
+    if args.url:
+        result = asyncio.run(drive(args.url, args.conversations, args.turns, args.seed))
+    else:
+        with tempfile.TemporaryDirectory(prefix="voicebot-bench-") as tmp:
+            proc, url = start_server(Path(tmp))
+            try:
+                result = asyncio.run(drive(url, args.conversations, args.turns, args.seed))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
