@@ -20,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import pytest_asyncio
@@ -114,7 +115,10 @@ async def make_runtime(
             else:
                 url = await stack.enter_async_context(fresh_pg_database())
             settings = Settings(
-                tenant_config=DEMO_TENANT, data_dir=runtime_data_dir, database_url=url, **overrides  # type: ignore[arg-type]
+                tenant_config=DEMO_TENANT,
+                data_dir=runtime_data_dir,
+                database_url=url,
+                **overrides,  # type: ignore[arg-type]
             )
             runtime = Runtime(settings, embedder=real_embedder)
             await runtime.start()
@@ -150,7 +154,7 @@ async def shared_runtime(
 
 
 @asynccontextmanager
-async def serving(app: ASGIApp, *, lifespan: str = "off") -> AsyncIterator[str]:
+async def serving(app: ASGIApp, *, lifespan: Literal["on", "off"] = "off") -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn in this event loop on 127.0.0.1, on a port the OS picks (read back,
     never released); yields the base URL ``http://127.0.0.1:PORT``."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

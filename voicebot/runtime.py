@@ -90,7 +90,9 @@ class Runtime:
         self.embedder = BatchingEmbedder(raw)
         progress("knowledge base")
         passages = await sync_knowledge(self.knowledge_repo, tenant, now=self.clock())
-        self.knowledge = KnowledgeBase(passages, raw)
+        self.knowledge = KnowledgeBase(
+            passages, raw, cache_dir=self.settings.data_dir / "cache" / tenant.id, model_name=MODEL_NAME
+        )
         progress("intent model")
         examples = load_intents_yaml(tenant.intents) if tenant.intents else []
         self.intents = load_or_train(

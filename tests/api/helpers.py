@@ -17,7 +17,9 @@ async def start(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
 
 
 async def say(client: httpx.AsyncClient, conversation_id: str, text: str, **extra: Any) -> dict[str, Any]:
-    response = await client.post(f"/v1/conversations/{conversation_id}/messages", json={"text": text, **extra})
+    response = await client.post(
+        f"/v1/conversations/{conversation_id}/messages", json={"text": text, **extra}
+    )
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()
     return data

@@ -7,7 +7,7 @@ manager are built per test with a fixed, injected `now`, so every test starts fr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -168,6 +168,3 @@ def conversation(manager: DialogueManager) -> ConversationFactory:
         return Conversation(kwargs.pop("manager", manager), **kwargs)
 
     return start
-
-
-Respond = Callable[[str], Awaitable[Reply]]

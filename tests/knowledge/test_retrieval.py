@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tests.fakes.embedder import FakeEmbedder
 from voicebot.dialogue.types import Citation
 from voicebot.knowledge.ingest import Passage
-from voicebot.knowledge.retrieval import CONFIDENCE_WEIGHTS, KnowledgeBase, answer_text, confidence
+from voicebot.knowledge.retrieval import CONFIDENCE_WEIGHTS, GATE_CAP, KnowledgeBase, answer_text, confidence
 
 PASSAGES = [
     Passage(
@@ -58,7 +58,7 @@ def test_language_and_tag_filters(kb: KnowledgeBase) -> None:
 
 
 def test_faq_questions_are_indexed(kb: KnowledgeBase) -> None:
-    top = kb.search("can i buy a voucher", language="en")[0]
+    top = kb.search("Can I buy a voucher?", language="en")[0]
     assert top.passage.id == "p2"
     assert top.dense == pytest.approx(1.0, abs=1e-5)  # the question row matches exactly
     assert answer_text(top) == "Yes, from 20 EUR."
@@ -93,12 +93,20 @@ def test_citation(kb: KnowledgeBase) -> None:
 def test_confidence_is_monotonic_in_each_component(language: str) -> None:
     grid = np.linspace(0, 1, 11)
     for fixed in grid:
-        by_dense = [confidence(d, fixed, language) for d in grid]
-        by_bm25 = [confidence(fixed, b, language) for b in grid]
+        by_dense = [confidence(d, fixed, language, coverage=fixed) for d in grid]
+        by_bm25 = [confidence(fixed, b, language, coverage=fixed) for b in grid]
+        by_coverage = [confidence(fixed, fixed, language, coverage=c) for c in grid]
         assert by_dense == sorted(by_dense) and by_bm25 == sorted(by_bm25)
-    assert confidence(0.0, 0.0, language) < 0.01
-    assert confidence(1.0, 1.0, language) > 0.99
+        assert by_coverage == sorted(by_coverage)
+    assert confidence(0.0, 0.0, language, coverage=0.0) < 0.05
+    assert confidence(1.0, 1.0, language, coverage=1.0) > 0.98
     assert confidence(-0.5, 0.0, language) == confidence(0.0, 0.0, language)
+
+
+@pytest.mark.parametrize("language", ["en", "sl", "xx"])
+def test_no_shared_term_is_gated(language: str) -> None:
+    assert confidence(1.0, 0.0, language, coverage=0.0) <= GATE_CAP < 0.5
+    assert confidence(1.0, 0.0, language, coverage=0.5) > GATE_CAP
 
 
 def test_slovenian_leans_on_bm25() -> None:

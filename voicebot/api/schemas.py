@@ -37,7 +37,9 @@ class Message(_Body):
 
 
 class CSAT(_Body):
-    score: int = Field(ge=1, le=5, description="1 (very unhappy) .. 5 (very happy)")
+    score: int = Field(
+        ge=1, le=5, strict=True, description="1 (very unhappy) .. 5 (very happy); a JSON integer"
+    )
     comment: Text | None = Field(None, max_length=2000)
 
 

@@ -267,6 +267,8 @@ class DialogueManager:
         state.pending_intent = intent
         state.last_intent = intent
         state.failed_turns = 0  # an understood turn breaks a run of failed ones
+        if ctx.identify_error is not None:
+            raise ctx.identify_error  # respond() hands off: customer records unreachable
         customer = await self._customer(state)
         if customer is None:
             state.verified = False  # nobody identified (or the record is gone): nothing is verified
@@ -371,8 +373,9 @@ class DialogueManager:
                 customer = await verification.identify(
                     self._crm, caller=ctx.turn.caller, sender_email=ctx.turn.sender_email, fields={}
                 )
-        except ProviderError as exc:  # a tool that needs the customer will hand off
+        except ProviderError as exc:  # a tool that needs the customer hands off (see _run_tool)
             log.warning("customer identification failed: %s", exc)
+            ctx.identify_error = exc
             return
         if customer is not None and customer.id != state.customer_id:
             # a different person's details: verification starts again for them
@@ -499,3 +502,4 @@ class _TurnContext:
     language: str
     audit: AuditSink
     fields: dict[str, Any] = dataclasses.field(default_factory=dict)
+    identify_error: ProviderError | None = None

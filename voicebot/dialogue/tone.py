@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from voicebot.config import Tenant
 
@@ -34,7 +35,7 @@ class ToneRules:
         out = " ".join(p.strip() for p in parts if p.strip())
         for rule_language, pattern, replacement in self._rules:
             if rule_language in ("*", language):
-                out = pattern.sub(lambda _m, r=replacement: r, out)
+                out = pattern.sub(_literal(replacement), out)
         return out
 
     def _localised(self, texts: dict[str, str], language: str) -> str:
@@ -45,3 +46,8 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     start = r"(?<!\w)" if re.match(r"\w", phrase) else ""
     end = r"(?!\w)" if re.search(r"\w$", phrase) else ""
     return re.compile(start + re.escape(phrase) + end, re.IGNORECASE)
+
+
+def _literal(text: str) -> Callable[[re.Match[str]], str]:
+    """A replacement used as is (no backslash escapes or group references)."""
+    return lambda _match: text

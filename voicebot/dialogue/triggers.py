@@ -1,7 +1,10 @@
 """Phrase triggers for early handoff: explicit requests for a human and sensitive topics.
 
 Matching is on folded text (lower case, accents removed, single spaces) at word boundaries, so
-"Želim govoriti s človekom" matches the phrase "govoriti s clovekom".
+"Želim govoriti s človekom" matches the phrase "govoriti s clovekom". In inflected languages
+(`INFLECTION_SUFFIX`) a phrase's last word may carry a short case ending, so the phrase "samomor"
+also matches "o samomoru" and "odvetnik" matches "z odvetnikom": a missed self-harm or legal message
+costs far more than an early handoff.
 """
 
 from __future__ import annotations
@@ -19,11 +22,24 @@ def fold(text: str) -> str:
     return " ".join(re.sub(r"[^\w@.+-]+", " ", stripped).split())
 
 
-def _compile(phrases: list[str]) -> re.Pattern[str] | None:
-    folded = sorted({fold(p) for p in phrases if fold(p)}, key=len, reverse=True)
-    if not folded:
+# language -> how many letters of case ending a phrase's last word may carry
+INFLECTION_SUFFIX = {"sl": 2}
+
+
+def _compile(phrases: list[tuple[str, str]]) -> re.Pattern[str] | None:
+    """One pattern for (language, phrase) pairs, matched on folded text at word boundaries."""
+    alternatives: dict[str, str] = {}
+    for language, phrase in phrases:
+        folded = fold(phrase)
+        if not folded:
+            continue
+        ending = INFLECTION_SUFFIX.get(language, 0)
+        suffix = f"[^\\W\\d_]{{0,{ending}}}" if ending and folded[-1].isalpha() else ""
+        alternatives[folded + suffix] = re.escape(folded) + suffix
+    if not alternatives:
         return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p) for p in folded) + r")(?!\w)")
+    ordered = sorted(alternatives.items(), key=lambda item: len(item[0]), reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(p for _, p in ordered) + r")(?!\w)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +53,18 @@ class Triggers:
     def __init__(self, tenant: Tenant) -> None:
         languages = set(tenant.languages)
         self._human = _compile(
-            [p for lang, ps in tenant.handoff.human_request_phrases.items() if lang in languages for p in ps]
+            [
+                (lang, p)
+                for lang, ps in tenant.handoff.human_request_phrases.items()
+                if lang in languages
+                for p in ps
+            ]
         )
         self._topics = [
             (topic.name, pattern)
             for topic in tenant.handoff.sensitive_topics
-            if (pattern := _compile([p for ps in topic.phrases.values() for p in ps])) is not None
+            if (pattern := _compile([(lang, p) for lang, ps in topic.phrases.items() for p in ps]))
+            is not None
         ]
 
     def match(self, text: str) -> TriggerMatch | None:

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,12 +59,12 @@ class VectorCache:
         if not self.path.exists():
             return {}
         try:
-            with np.load(self.path, allow_pickle=False) as data:
+            with open(self.path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
                 version = int(data["format"])
                 model = str(data["model"])
                 keys = data["keys"]
                 vectors = np.asarray(data["vectors"], dtype=np.float32)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             log.warning("vector cache %s unreadable (%s); it will be rebuilt", self.path, exc)
             return {}
         if version != FORMAT_VERSION or model != self.model_name or vectors.ndim != 2:
@@ -82,7 +83,7 @@ class VectorCache:
             if key not in self._vectors and key not in missing:
                 missing[key] = text
         self.misses += len(missing)
-        self.hits += len(texts) - sum(1 for k in keys if k in missing)
+        self.hits += len(texts) - len(missing)  # texts served without embedding
         if missing:
             fresh = np.asarray(embed(list(missing.values())), dtype=np.float32)
             if fresh.shape != (len(missing), self.dim):

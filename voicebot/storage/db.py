@@ -53,7 +53,7 @@ def _upgrade_to_head(connection: Connection) -> None:
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # The driver's implicit BEGIN is DEFERRED: a transaction that reads and then writes fails with
     # SQLITE_BUSY when another process wrote in between. We emit BEGIN IMMEDIATE ourselves.
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")

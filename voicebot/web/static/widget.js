@@ -1,6 +1,7 @@
 /* voicebot chat widget: one script tag, no dependencies.
- * Talks to the server it was loaded from over the WebSocket /v1/chat (falls back to HTTP).
- * The conversation id is kept in sessionStorage so a page reload continues the conversation. */
+ * Talks to the server it was loaded from over the WebSocket /v1/chat.
+ * The conversation id is kept in sessionStorage so a page reload continues the conversation
+ * (the earlier turns are shown again, read from GET /v1/conversations/{id}). */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -60,6 +61,18 @@
     if (reply.action === "end") showCsat();
   }
 
+  function showHistory() {
+    fetch(base + "/v1/conversations/" + conversationId).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (conversation) {
+      if (!conversation || log.children.length) return;
+      conversation.turns.forEach(function (t) {
+        if (t.role === "customer") add("customer", t.text);
+        else showReply({ text: t.text, action: t.action, citations: t.citations });
+      });
+    });
+  }
+
   function showCsat() {
     if (!csat.hidden) return;
     csat.hidden = false;
@@ -72,7 +85,10 @@
         fetch(base + "/v1/conversations/" + conversationId + "/csat", {
           method: "POST", headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ score: score })
-        }).then(function () { csat.textContent = "Thank you for your feedback!"; });
+        }).then(function (r) {
+          if (r.ok) csat.textContent = "Thank you for your feedback!";
+          else add("error", "Sorry, your rating could not be saved.");
+        });
       });
       csat.appendChild(b);
     });
@@ -89,10 +105,11 @@
     socket.addEventListener("message", function (event) {
       var frame = JSON.parse(event.data);
       if (frame.type === "started") {
+        var resumed = !frame.reply && !log.children.length;
         conversationId = frame.conversation_id;
         sessionStorage.setItem(KEY, conversationId);
         started = true;
-        showReply(frame.reply);
+        if (resumed) showHistory(); else showReply(frame.reply);
         pending.splice(0).forEach(sendFrame);
       } else if (frame.type === "reply") {
         showReply(frame.reply);
@@ -109,6 +126,10 @@
     socket.addEventListener("close", function () {
       socket = null;
       started = false;
+      if (pending.length) {
+        pending = [];
+        add("error", "Could not reach customer service. Please send your message again.");
+      }
     });
   }
 
