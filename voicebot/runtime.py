@@ -21,6 +21,7 @@ from voicebot.dialogue.language import LanguageDetector
 from voicebot.dialogue.llm import LLMClient
 from voicebot.dialogue.manager import DialogueManager
 from voicebot.dialogue.nlu import load_intents_yaml, load_or_train
+from voicebot.dialogue.nlu_data import load_intent_kb_tags
 from voicebot.dialogue.slots import extract_slots
 from voicebot.knowledge.embeddings import MODEL_NAME, BatchingEmbedder, Embedder, load_embedder
 from voicebot.knowledge.retrieval import KnowledgeBase, answer_text
@@ -111,6 +112,7 @@ class Runtime:
             slots=extract_slots,
             answer_text=answer_text,
             llm=self.llm,
+            kb_topics=load_intent_kb_tags(tenant.intents) if tenant.intents else None,
         )
         self.chat = ChatService(
             self.manager,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -95,8 +96,10 @@ class DialogueManager:
         slots: SlotExtractor,
         answer_text: Callable[[Any], str],
         llm: LLMClient | None = None,
+        kb_topics: dict[str, set[str]] | None = None,
     ) -> None:
         self.tenant = tenant
+        self._kb_topics = kb_topics or {}
         self._embedder = embedder
         self._intents = intents
         self._knowledge = knowledge
@@ -194,6 +197,10 @@ class DialogueManager:
             return self._small_talk(ctx, intent, confidence)
         if best is not None and best.confidence >= self._threshold:
             return await self._answer_from_knowledge(ctx, hits, intent)
+        if confident and intent in self._kb_topics:
+            topical = self._topic_hits(ctx, vector, intent, confidence)
+            if topical:
+                return await self._answer_from_knowledge(ctx, topical, intent)
         if self._llm is not None and self.tenant.llm.intent_fallback:
             picked = await self._llm.pick_intent(text, sorted(PERSONAL_DATA_TOOLS))
             if picked is not None:
@@ -201,6 +208,21 @@ class DialogueManager:
         # an out-of-scope prediction (intent None) is no confidence in any answer
         guess = confidence if intent is not None else 0.0
         return await self._low_confidence(ctx, intent, max(guess, best.confidence if best else 0.0))
+
+    def _topic_hits(self, ctx: _TurnContext, vector: Any, intent: str, intent_confidence: float) -> list[Any]:
+        """KB hits within a confidently recognised topic (the intent's `kb_tags`).
+
+        Two independent signals back such an answer: the classifier's calibrated probability that
+        the question is about the topic, and retrieval's confidence that the passage answers it.
+        The answer's confidence is their geometric mean, so weak retrieval still pulls it down.
+        """
+        hits = self._knowledge.search(
+            ctx.text, language=ctx.language, vector=vector, top_k=3, tags=self._kb_topics[intent]
+        )
+        rescored = [
+            dataclasses.replace(h, confidence=math.sqrt(intent_confidence * h.confidence)) for h in hits
+        ]
+        return [h for h in rescored if h.confidence >= self._threshold]
 
     def _small_talk(self, ctx: _TurnContext, intent: str, confidence: float) -> Reply:
         ctx.state.failed_turns = 0

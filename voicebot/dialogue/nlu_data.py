@@ -1,5 +1,8 @@
 """The tenant's intent file: ``intents: {name: {description: ..., examples: {en: [...], sl: [...]}}}``.
 
+An intent answered from the knowledge base may name the KB tags of its topic
+(``kb_tags: [returns, refunds]``); see DialogueManager for how they are used.
+
 Every error is a ConfigError naming the file and the field (``intents.order_status.examples.sl.3``).
 """
 
@@ -42,9 +45,12 @@ def load_intents_yaml(path: Path | str, languages: list[str] | None = None) -> l
             )
         if not isinstance(spec, dict):
             raise ConfigError("must be a mapping with 'examples'", file=file, field=where)
-        unknown = set(spec) - {"examples", "description"}
+        unknown = set(spec) - {"examples", "description", "kb_tags"}
         if unknown:
             raise ConfigError(f"unknown keys {sorted(unknown)}", file=file, field=where)
+        tags = spec.get("kb_tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+            raise ConfigError("must be a list of tag names", file=file, field=f"{where}.kb_tags")
         if "description" in spec and not isinstance(spec["description"], str):
             raise ConfigError("must be a string", file=file, field=f"{where}.description")
         per_language = spec.get("examples")
@@ -64,3 +70,13 @@ def load_intents_yaml(path: Path | str, languages: list[str] | None = None) -> l
             if languages is None or language in languages:
                 examples.extend((text.strip(), name) for text in texts)
     return examples
+
+
+def load_intent_kb_tags(path: Path | str) -> dict[str, set[str]]:
+    """intent -> the KB tags of its topic, for intents that declare `kb_tags` (file already validated)."""
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return {
+        name: set(spec["kb_tags"])
+        for name, spec in raw["intents"].items()
+        if isinstance(spec, dict) and spec.get("kb_tags")
+    }
