@@ -98,8 +98,15 @@ def serve(
     except VoicebotError as exc:
         _fail(exc)
     err.print(f"voicebot: tenant [bold]{runtime.tenant.id}[/bold] on http://{settings.host}:{settings.port}/")
+    server_options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "lifespan": "on",
+        "ws": "websockets-sansio",
+        "access_log": settings.access_log,
+    }
     if workers == 1:
-        uvicorn.run(create_app(settings, runtime), host=settings.host, port=settings.port, lifespan="on")
+        uvicorn.run(create_app(settings, runtime), **server_options)
         return
     # Prepare once (migrations, seed, knowledge, intent model cache) so the workers only load.
     with _status("preparing") as step:
@@ -107,8 +114,7 @@ def serve(
     os.environ["VOICEBOT_TENANT_CONFIG"] = str(settings.tenant_config)
     os.environ["VOICEBOT_DATA_DIR"] = str(settings.data_dir)
     os.environ["VOICEBOT_MODELS_DIR"] = str(settings.models_dir)
-    uvicorn.run("voicebot.app:app_from_environment", factory=True, host=settings.host, port=settings.port,
-                workers=workers, lifespan="on")
+    uvicorn.run("voicebot.app:app_from_environment", factory=True, workers=workers, **server_options)
 
 
 async def _prepare(runtime: Any, step: Callable[[str], None]) -> None:

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="HTTP bind address.")
     port: int = Field(8080, description="HTTP port.")
     log_level: str = Field("INFO", description="Root level of the `voicebot` logger.")
+    access_log: bool = Field(False, description="Log every HTTP request (uvicorn's access log).")
     max_message_chars: int = Field(4000, description="Longer chat messages are refused with 413.")
     embed_threads: int = Field(1, description="onnxruntime threads per embedding call.")
 

@@ -78,6 +78,8 @@ class Runtime:
         await self.db.start()
         try:
             await self._start_services(tenant, progress)
+            progress("warming up")
+            self._warm_up()
         except BaseException:
             await self.stop()
             raise
@@ -122,6 +124,17 @@ class Runtime:
             max_message_chars=self.settings.max_message_chars,
         )
 
+    def _warm_up(self) -> None:
+        """Pay first-call costs (dateparser's locale tables, onnxruntime's first runs) before the
+        first customer does."""
+        now = self.clock()
+        for language in self.tenant.languages:
+            for text in ("next week on Monday at 10:00, end of the month", "dober dan, on next week?",
+                         "konec meseca ob 10:15"):
+                extract_slots(text, language=language, now=now, timezone=self.tenant.timezone)
+        for _ in range(3):
+            self.embedder.embed(["warm up the embedding model"])
+
     async def _make_crm(self, tenant: Tenant) -> CRMAdapter:
         if tenant.crm.adapter == "rest":
             from voicebot.crm.rest import RESTCRMAdapter
@@ -138,6 +151,8 @@ class Runtime:
         return SQLCRMAdapter(self.db, tenant.id, self.audit, self.clock)
 
     async def stop(self) -> None:
+        if getattr(self, "embedder", None) is not None:
+            self.embedder.close()
         if self.llm is not None:
             await self.llm.close()
         if self._owned_http is not None:

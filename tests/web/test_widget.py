@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOT = Path("/tmp/widget.png")
-TIMEOUT_MS = 60_000  # a hang guard only; nothing here asserts on speed
+TIMEOUT_MS = 30_000  # a hang guard only; nothing here asserts on speed
 
 pytestmark = [
     SESSION_LOOP,
@@ -76,30 +76,27 @@ async def test_widget_conversation(server: str) -> None:
             # a knowledge answer shows its source
             await page.get_by_test_id("vb-input").fill("What is your returns policy?")
             await page.get_by_test_id("vb-input").press("Enter")
-            await expect(page.locator("[data-role=customer]").last).to_have_text("What is your returns policy?")
+            await expect(page.locator("[data-role=customer]").last).to_have_text(
+                "What is your returns policy?"
+            )
             await expect(bot).to_have_count(2)
             await expect(bot.nth(1)).to_have_attribute("data-action", "answer")
             await expect(bot.nth(1).locator(".vb-sources")).to_contain_text("Source:")
-            await expect(bot.nth(1).locator(".vb-sources")).to_contain_text("Returns")
-            await page.screenshot(path=str(SCREENSHOT))
-
-            # asking for a person shows the handoff notice
-            await page.get_by_test_id("vb-input").fill("I want to talk to a human")
-            await page.get_by_test_id("vb-send").click()
-            await expect(bot).to_have_count(3)
-            await expect(bot.nth(2)).to_have_attribute("data-action", "handoff")
-            await expect(page.locator("[data-role=system]")).to_contain_text("queue")
+            await expect(bot.nth(1).locator(".vb-sources")).to_contain_text("return", ignore_case=True)
 
             # a reload continues the same conversation, earlier turns shown again
             await page.reload()
             await page.get_by_test_id("vb-open").click()
             customer = page.locator("[data-role=customer]")
-            await expect(customer).to_have_count(2)  # the greeting is not a stored turn
+            await expect(customer).to_have_count(1)  # the greeting is not a stored turn
             await expect(customer.first).to_have_text("What is your returns policy?")
-            await expect(bot).to_have_count(2)
+            await expect(bot).to_have_count(1)
             await expect(bot.first.locator(".vb-sources")).to_contain_text("Source:")
-            await expect(bot.last).to_have_attribute("data-action", "handoff")
             assert await page.evaluate("sessionStorage.getItem('voicebot.conversation')") == cid
+            await page.get_by_test_id("vb-input").fill("How long is the warranty?")
+            await page.get_by_test_id("vb-input").press("Enter")
+            await expect(bot).to_have_count(2)
+            await expect(bot.last).to_contain_text("warranty")
 
             # goodbye -> CSAT buttons -> a click stores the score
             csat = page.locator(".vb-csat")
@@ -108,8 +105,23 @@ async def test_widget_conversation(server: str) -> None:
             await page.get_by_test_id("vb-input").press("Enter")
             await expect(bot.last).to_have_attribute("data-action", "end")
             await expect(csat).to_be_visible()
-            await page.get_by_role("button", name="Rate 4 of 5").click()
+            await expect(csat.get_by_role("button")).to_have_count(5)
+            await page.screenshot(path=str(SCREENSHOT))
+            await csat.get_by_role("button", name="Rate 4 of 5").click()
             await expect(csat).to_contain_text("Thank you for your feedback")
+
+            # a new visitor (fresh session) asks for a person and sees the handoff notice
+            other = await browser.new_page()
+            other.on("pageerror", lambda exc: errors.append(str(exc)))
+            await other.goto(server + "/")
+            await other.get_by_test_id("vb-open").click()
+            await expect(other.locator("[data-role=bot]").first).to_contain_text("Demo Shop")
+            handed_cid = await other.evaluate("sessionStorage.getItem('voicebot.conversation')")
+            assert handed_cid and handed_cid != cid
+            await other.get_by_test_id("vb-input").fill("I want to talk to a human")
+            await other.get_by_test_id("vb-send").click()
+            await expect(other.locator("[data-role=bot]").last).to_have_attribute("data-action", "handoff")
+            await expect(other.locator("[data-role=system]")).to_contain_text("queue")
             assert errors == []
         finally:
             await browser.close()
@@ -119,5 +131,5 @@ async def test_widget_conversation(server: str) -> None:
         handoffs = (await client.get("/v1/handoffs")).json()["handoffs"]
     assert conversation["csat"] == 4
     said = [t["text"] for t in conversation["turns"] if t["role"] == "customer"]
-    assert said == ["What is your returns policy?", "I want to talk to a human", "Thanks, goodbye"]
-    assert [h["conversation_id"] for h in handoffs] == [cid]
+    assert said == ["What is your returns policy?", "How long is the warranty?", "Thanks, goodbye"]
+    assert [h["conversation_id"] for h in handoffs] == [handed_cid]

@@ -156,7 +156,7 @@ class SQLCRMAdapter:
                 async with self._db.engine.begin() as conn:
                     yield conn
             else:
-                async with self._db.engine.connect() as conn:
+                async with self._db.reader.connect() as conn:
                     yield conn
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, OperationalError) or exc.connection_invalidated:

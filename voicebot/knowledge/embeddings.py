@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
@@ -97,7 +98,13 @@ def load_embedder(models_dir: Path, threads: int = 1) -> OnnxEmbedder:
 
 
 class BatchingEmbedder:
-    """Async front for an Embedder: micro-batches concurrent calls and caches recent texts."""
+    """Async front for an Embedder: one inference thread, micro-batching, a cache of recent texts.
+
+    One batch runs at a time on a dedicated thread (onnxruntime releases the GIL, so the event
+    loop keeps the other core). Requests that arrive while a batch runs wait and form the next
+    batch together, so batching grows with load and costs nothing when idle. `close()` stops the
+    thread.
+    """
 
     def __init__(self, embedder: Embedder, cache_size: int = 4096, max_batch: int = 32) -> None:
         self._embedder = embedder
@@ -106,7 +113,8 @@ class BatchingEmbedder:
         self._cache_size = cache_size
         self._max_batch = max_batch
         self._pending: list[tuple[str, asyncio.Future[Vectors]]] = []
-        self._flush_scheduled = False
+        self._running = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicebot-embed")
 
     def embed(self, texts: list[str]) -> Vectors:
         """Blocking path for start-up and CLI work."""
@@ -117,42 +125,50 @@ class BatchingEmbedder:
         if cached is not None:
             self._cache.move_to_end(text)
             return cached
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Vectors] = loop.create_future()
+        future: asyncio.Future[Vectors] = asyncio.get_running_loop().create_future()
         self._pending.append((text, future))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
+        if not self._running:
+            self._start_batch()
         return await future
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        while self._pending:
-            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-            # the executor task is owned by the futures it resolves; it cannot outlive them
-            asyncio.get_running_loop().run_in_executor(None, self._run_batch, batch)
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        for _, future in self._pending:
+            if not future.done():
+                future.cancel()
+        self._pending.clear()
 
-    def _run_batch(self, batch: list[tuple[str, asyncio.Future[Vectors]]]) -> None:
+    def _start_batch(self) -> None:
+        batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
         texts = list(dict.fromkeys(text for text, _ in batch))
-        try:
-            vectors = self._embedder.embed(texts)
-        except Exception as exc:
-            for _, future in batch:
-                future.get_loop().call_soon_threadsafe(_set_exception, future, exc)
-            return
-        by_text = {text: vectors[i] for i, text in enumerate(texts)}
-        for text, future in batch:
-            future.get_loop().call_soon_threadsafe(self._deliver, text, by_text[text], future)
+        self._running = True
+        done = asyncio.wrap_future(self._executor.submit(self._embedder.embed, texts))
+        done.add_done_callback(lambda result: self._finish_batch(batch, texts, result))
 
-    def _deliver(self, text: str, vector: Vectors, future: asyncio.Future[Vectors]) -> None:
+    def _finish_batch(
+        self,
+        batch: list[tuple[str, asyncio.Future[Vectors]]],
+        texts: list[str],
+        result: asyncio.Future[Vectors],
+    ) -> None:
+        self._running = False
+        error = None if result.cancelled() else result.exception()
+        if result.cancelled() or error is not None:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error or ModelError("the embedding was cancelled"))
+        else:
+            vectors = result.result()
+            by_text = {text: vectors[i] for i, text in enumerate(texts)}
+            for text, future in batch:
+                self._remember(text, by_text[text])
+                if not future.done():
+                    future.set_result(by_text[text])
+        if self._pending:
+            self._start_batch()
+
+    def _remember(self, text: str, vector: Vectors) -> None:
         self._cache[text] = vector
         self._cache.move_to_end(text)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-        if not future.done():
-            future.set_result(vector)
-
-
-def _set_exception(future: asyncio.Future[Vectors], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)

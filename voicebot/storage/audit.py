@@ -89,6 +89,6 @@ class AuditRepository:
         if customer_id is not None:
             query = query.where(_A.c.customer_id == customer_id)
         query = query.order_by(_A.c.id.desc()).limit(max(0, limit))
-        async with self._db.engine.connect() as conn:
+        async with self._db.reader.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [audit_record(r) for r in rows]

@@ -118,7 +118,7 @@ class ConversationRepository:
         return conversation_record(values)
 
     async def get(self, conversation_id: str) -> ConversationRecord:
-        async with self._db.engine.connect() as conn:
+        async with self._db.reader.connect() as conn:
             row = (await conn.execute(select(_C).where(_C.c.id == conversation_id))).mappings().first()
         if row is None:
             raise NotFoundError(f"conversation {conversation_id} does not exist")
@@ -230,7 +230,7 @@ class ConversationRepository:
 
     async def turns(self, conversation_id: str) -> list[TurnRecord]:
         """Every turn, oldest first. NotFoundError for an unknown conversation."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.reader.connect() as conn:
             rows = (
                 (
                     await conn.execute(
@@ -283,7 +283,7 @@ class ConversationRepository:
         if channel is not None:
             query = query.where(_C.c.channel == channel)
         query = query.order_by(_C.c.created_at.desc(), _C.c.id.desc()).limit(max(0, limit))
-        async with self._db.engine.connect() as conn:
+        async with self._db.reader.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [conversation_record(r) for r in rows]
 

@@ -24,6 +24,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from voicebot.errors import ConflictError
 from voicebot.storage._common import json_dumps, json_loads
+from voicebot.storage.sqlite_inline import InlineSQLiteConnection, inline_sqlite_creator
 
 logger = logging.getLogger("voicebot.storage")
 
@@ -53,7 +54,8 @@ def _upgrade_to_head(connection: Connection) -> None:
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # The driver's implicit BEGIN is DEFERRED: a transaction that reads and then writes fails with
     # SQLITE_BUSY when another process wrote in between. We emit BEGIN IMMEDIATE ourselves.
-    dbapi_connection.isolation_level = None
+    if not isinstance(getattr(dbapi_connection, "_connection", None), InlineSQLiteConnection):
+        dbapi_connection.isolation_level = None  # (inline connections are created that way)
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -64,8 +66,15 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
         cursor.close()
 
 
-def _sqlite_begin_immediate(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+READ_ONLY = "voicebot_read_only"
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # Writers take the write lock up front (waiting in the busy handler); readers take a snapshot.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -85,6 +94,7 @@ class Database:
         self._migrate = migrate
         self._connect_args = dict(connect_args or {})
         self._engine: AsyncEngine | None = None
+        self._reader: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
 
     @property
@@ -94,9 +104,17 @@ class Database:
 
     @property
     def engine(self) -> AsyncEngine:
+        """For transactions that write (``engine.begin()``)."""
         if self._engine is None:
             raise ConflictError("the database is not started")
         return self._engine
+
+    @property
+    def reader(self) -> AsyncEngine:
+        """For read-only work (``reader.connect()``): on SQLite it does not take the write lock."""
+        if self._reader is None:
+            self._reader = self.engine.execution_options(**{READ_ONLY: True})
+        return self._reader
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -129,12 +147,13 @@ class Database:
                 # busy handler. Code must never hold two connections at once.
                 kwargs["pool_size"] = 1
                 kwargs["max_overflow"] = 0
+                kwargs["async_creator"] = inline_sqlite_creator(str(Path(database).expanduser()))
         else:
             kwargs["pool_pre_ping"] = True
         engine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+            event.listen(engine.sync_engine, "begin", _sqlite_begin)
         try:
             if self._migrate:
                 async with engine.begin() as conn:
@@ -147,7 +166,7 @@ class Database:
         logger.info("database started (%s)", self._parsed.render_as_string(hide_password=True))
 
     async def stop(self) -> None:
-        engine, self._engine, self._sessions = self._engine, None, None
+        engine, self._engine, self._sessions, self._reader = self._engine, None, None, None
         if engine is not None:
             await engine.dispose()
             logger.info("database stopped")

@@ -50,12 +50,12 @@ class HandoffRepository:
         if status is not None:
             query = query.where(_H.c.status == HandoffStatus(status).value)
         query = query.order_by(_H.c.created_at, _H.c.id)
-        async with self._db.engine.connect() as conn:
+        async with self._db.reader.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [handoff_record(r) for r in rows]
 
     async def get(self, handoff_id: str) -> HandoffRecord:
-        async with self._db.engine.connect() as conn:
+        async with self._db.reader.connect() as conn:
             row = await _select(conn, handoff_id, lock=False)
         return handoff_record(row)
 

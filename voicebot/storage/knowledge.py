@@ -92,6 +92,6 @@ class KnowledgeRepository:
         if approved_only:
             query = query.where(_P.c.approved.is_(True))
         query = query.order_by(_P.c.source, _P.c.id)
-        async with self._db.engine.connect() as conn:
+        async with self._db.reader.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [passage_record(r) for r in rows]

@@ -78,7 +78,7 @@ class MetricsRepository:
             .group_by(_C.c.channel)
         )
         firsts = select(_C.c.channel, _C.c.first_response_ms).where(*where, answered)
-        async with self._db.engine.connect() as conn:
+        async with self._db.reader.connect() as conn:
             count_rows = (await conn.execute(counts)).all()
             first_rows = (await conn.execute(firsts)).all()
 

@@ -92,6 +92,7 @@
       });
       csat.appendChild(b);
     });
+    log.scrollTop = log.scrollHeight;
   }
 
   function connect() {
