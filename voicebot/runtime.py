@@ -129,8 +129,11 @@ class Runtime:
         first customer does."""
         now = self.clock()
         for language in self.tenant.languages:
-            for text in ("next week on Monday at 10:00, end of the month", "dober dan, on next week?",
-                         "konec meseca ob 10:15"):
+            for text in (
+                "next week on Monday at 10:00, end of the month",
+                "dober dan, on next week?",
+                "konec meseca ob 10:15",
+            ):
                 extract_slots(text, language=language, now=now, timezone=self.tenant.timezone)
         for _ in range(3):
             self.embedder.embed(["warm up the embedding model"])

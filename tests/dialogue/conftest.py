@@ -7,7 +7,7 @@ manager are built per test with a fixed, injected `now`, so every test starts fr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from voicebot.dialogue.language import LanguageDetector
 from voicebot.dialogue.llm import LLMClient
 from voicebot.dialogue.manager import DialogueManager
 from voicebot.dialogue.nlu import IntentClassifier, load_intents_yaml, load_or_train
+from voicebot.dialogue.nlu_data import load_intent_kb_tags
 from voicebot.dialogue.slots import extract_slots
 from voicebot.dialogue.types import Channel, DialogueState, Reply, Turn
 from voicebot.knowledge.embeddings import MODEL_NAME, BatchingEmbedder, OnnxEmbedder, load_embedder
@@ -99,13 +100,17 @@ def make_manager(
     demo_kb: KnowledgeBase,
     language_detector: LanguageDetector,
     crm: InMemoryCRM,
-) -> ManagerFactory:
+) -> Iterator[ManagerFactory]:
     """A DialogueManager on the real models; pass `tenant=` (a deep copy) to vary the configuration."""
+    embedders: list[BatchingEmbedder] = []
+    assert demo_tenant.intents is not None
+    kb_topics = load_intent_kb_tags(demo_tenant.intents)
 
     def build(tenant: Tenant | None = None, *, llm: LLMClient | None = None) -> DialogueManager:
+        embedders.append(BatchingEmbedder(real_embedder))
         return DialogueManager(
             tenant or demo_tenant,
-            embedder=BatchingEmbedder(real_embedder),
+            embedder=embedders[-1],
             intents=demo_intents,
             knowledge=demo_kb,
             crm=crm,
@@ -113,9 +118,12 @@ def make_manager(
             slots=extract_slots,
             answer_text=answer_text,
             llm=llm,
+            kb_topics=kb_topics,
         )
 
-    return build
+    yield build
+    for embedder in embedders:
+        embedder.close()
 
 
 @pytest.fixture

@@ -36,6 +36,10 @@ def validate_text(text: Any, max_chars: int) -> str:
     """A message the dialogue can use, or InputError with a reason a person understands."""
     if not isinstance(text, str):
         raise InputError("'text' must be a string")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"the message is not valid Unicode text (at character {exc.start})") from exc
     if "\x00" in text:
         raise InputError("the message contains NUL bytes; send plain text")
     if len(text) > max_chars:
