@@ -42,7 +42,12 @@ from voicebot.errors import ConflictError, InputError, NotFoundError, ProviderEr
 
 log = logging.getLogger(__name__)
 
-SMALL_TALK = {"greeting": "greeting_reply", "thanks": "thanks_reply", "goodbye": "goodbye_reply"}
+SMALL_TALK = {
+    "greeting": "greeting_reply",
+    "thanks": "thanks_reply",
+    "goodbye": "goodbye_reply",
+    "acknowledge": "anything_else",
+}
 # fields a tool may need across turns; cleared when its action completes
 TRANSIENT_FIELDS = ("datetime", "address", "confirm_cancel")
 KNOWLEDGE_FACTORS = ("postcode", "birth_date")

@@ -238,6 +238,10 @@ BUILTIN: dict[str, dict[str, Any]] = {
             "informal": "Ni za kaj! Ti lahko pomagam še s čim?",
         },
     },
+    "anything_else": {
+        "en": "Is there anything else I can help you with?",
+        "sl": {"formal": "Vam lahko pomagam še s čim?", "informal": "Ti lahko pomagam še s čim?"},
+    },
     "goodbye_reply": {
         "en": "Thank you for contacting us.",
         "sl": {"formal": "Hvala, ker ste nas kontaktirali.", "informal": "Hvala, ker si nas kontaktiral."},
