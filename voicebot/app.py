@@ -20,6 +20,8 @@ from voicebot.api import chat as chat_routes
 from voicebot.api import ops as ops_routes
 from voicebot.config import Settings
 from voicebot.errors import VoicebotError
+from voicebot.inbound import twilio as twilio_routes
+from voicebot.inbound import webrtc as webrtc_routes
 from voicebot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -141,6 +143,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.include_router(chat_routes.router)
     app.include_router(ops_routes.router)
+    app.include_router(twilio_routes.router)
+    app.include_router(webrtc_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

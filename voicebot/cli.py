@@ -295,6 +295,50 @@ def eval_intents(
     out.print(table)
 
 
+@eval_app.command("stt")
+def eval_stt(
+    manifest: Annotated[Path, typer.Option(help="CSV with columns path,reference (paths relative to it).")],
+    model: Annotated[
+        str, typer.Option(help="Speech-to-text model: whisper-base or whisper-tiny-en.")
+    ] = "whisper-base",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON line per file, then a summary line.")
+    ] = False,
+) -> None:
+    """Word error rate and real-time factor of the phone-call STT path (8 kHz mu-law, VAD, Whisper)."""
+    _run(_eval_stt(Settings(), manifest, model, as_json))
+
+
+async def _eval_stt(settings: Settings, manifest: Path, model: str, as_json: bool) -> None:
+    import time
+
+    from voicebot.pipeline.speech import load_speech_models
+    from voicebot.pipeline.stt_eval import evaluate_stt, summary
+
+    with _status("loading speech models", quiet=as_json):
+        models = load_speech_models(settings.models_dir, stt_model=model)
+    started = time.perf_counter()
+    results = []
+    try:
+        async for result in evaluate_stt(manifest, models):
+            results.append(result)
+            if as_json:
+                sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            else:
+                out.print(f"[dim]{result.path}[/dim]: {result.hypothesis}")
+    finally:
+        models.close()
+    figures = {**summary(results, time.perf_counter() - started), "model": model}
+    if as_json:
+        sys.stdout.write(json.dumps(figures) + "\n")
+        return
+    table = Table("figure", "value")
+    for key, value in figures.items():
+        table.add_row(key, str(value))
+    out.print(table)
+
+
 def main() -> None:
     app()
 

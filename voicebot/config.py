@@ -140,6 +140,48 @@ class CRMConfig(_Strict):
     rest: RestCRMConfig | None = None
 
 
+class VoiceConfig(_Strict):
+    """Phone and browser calls (voicebot.pipeline / voicebot.inbound). Times in seconds."""
+
+    enabled: bool = Field(False, description="Load the speech models at start and answer calls.")
+    stt_model: str = Field("whisper-base", description="Folder under models_dir with the Whisper model.")
+    stt_language: str = Field("en", description="Language Whisper transcribes in.")
+    cpu_threads: int = Field(2, ge=1, description="CTranslate2 threads of the shared Whisper model.")
+    vad_start_secs: float = Field(0.2, gt=0, description="Speech this long starts a caller turn.")
+    vad_stop_secs: float = Field(0.25, gt=0, description="Silence this long ends a caller turn.")
+    vad_confidence: float = Field(0.7, gt=0, lt=1, description="Silero speech probability threshold.")
+    silence_prompt_secs: float = Field(8.0, gt=0, description="Caller silence before a prompt.")
+    silence_prompts: int = Field(2, ge=0, description="Prompts before hanging up on a silent caller.")
+    max_call_secs: float = Field(900.0, gt=0, description="The call ends after this long.")
+    dtmf_pause_secs: float = Field(2.0, gt=0, description="Digits are sent after this pause (or on '#').")
+    transfer: dict[str, str] = Field(
+        default_factory=dict,
+        description="Handoff transfer targets: intent (or handoff reason) -> phone number; 'default' too.",
+    )
+    recording: bool = Field(False, description="Record calls (stereo WAV: caller left, bot right).")
+    recordings_dir: Path | None = Field(None, description="Where recordings go; default data_dir/recordings.")
+    recording_announcement: Localised = Field(
+        default_factory=lambda: {"en": "This call is recorded for quality purposes."},
+        description="Played before the greeting when recording.",
+    )
+    silence_prompt: Localised = Field(
+        default_factory=lambda: {"en": "Are you still there? How can I help you?"},
+        description="Said after silence_prompt_secs of caller silence.",
+    )
+    goodbye: Localised = Field(
+        default_factory=lambda: {"en": "I have not heard anything, so I will end the call now. Goodbye!"},
+        description="Said before hanging up on silence or at the maximum call length.",
+    )
+    twilio_auth_token_env: str = Field(
+        "TWILIO_AUTH_TOKEN",
+        description="Environment variable with the Twilio auth token: enables signature checks, "
+        "REST hang-up and transfer.",
+    )
+    twilio_account_sid_env: str = Field(
+        "TWILIO_ACCOUNT_SID", description="Environment variable, Account SID."
+    )
+
+
 class Tenant(_Strict):
     """One tenant's YAML file. Relative paths are resolved against the file's folder."""
 
@@ -154,6 +196,7 @@ class Tenant(_Strict):
     intents: Path | None = Field(None, description="Intent YAML: name -> examples per language.")
     crm: CRMConfig = Field(default_factory=CRMConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    voice: VoiceConfig = Field(default_factory=VoiceConfig)
     messages: dict[str, Localised] = Field(
         default_factory=dict, description="Prompt texts by key, per language (override the built-ins)."
     )

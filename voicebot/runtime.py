@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -23,6 +24,7 @@ from voicebot.dialogue.manager import DialogueManager
 from voicebot.dialogue.nlu import load_intents_yaml, load_or_train
 from voicebot.dialogue.nlu_data import load_intent_kb_tags
 from voicebot.dialogue.slots import extract_slots
+from voicebot.errors import ModelError
 from voicebot.knowledge.embeddings import MODEL_NAME, BatchingEmbedder, Embedder, load_embedder
 from voicebot.knowledge.retrieval import KnowledgeBase, answer_text
 from voicebot.knowledge.store import sync_knowledge
@@ -45,6 +47,32 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_SPEECH_CACHE: dict[tuple[str, str, int], Any] = {}
+
+
+async def _load_speech(settings: Settings, tenant: Tenant) -> Any:
+    """The shared STT/TTS models, loaded once per process (kept across Runtimes of one process);
+    None, with a warning, when they are not installed (calls are then refused)."""
+    import asyncio
+
+    voice = tenant.voice
+    key = (str(settings.models_dir), voice.stt_model, voice.cpu_threads)
+    if key not in _SPEECH_CACHE:
+        from voicebot.pipeline.speech import load_speech_models
+
+        try:
+            _SPEECH_CACHE[key] = await asyncio.to_thread(
+                load_speech_models,
+                settings.models_dir,
+                stt_model=voice.stt_model,
+                cpu_threads=voice.cpu_threads,
+            )
+        except (ImportError, OSError, ModelError) as exc:
+            log.warning("voice is enabled but the speech models could not be loaded: %s", exc)
+            return None
+    return _SPEECH_CACHE[key]
+
+
 class Runtime:
     def __init__(
         self,
@@ -55,6 +83,7 @@ class Runtime:
         crm: CRMAdapter | None = None,
         clock: Callable[[], datetime] = utc_now,
         http_client: httpx.AsyncClient | None = None,
+        speech: Any = None,
     ) -> None:
         self.settings = settings
         self.tenant = tenant or load_tenant(settings.tenant_config)
@@ -70,6 +99,9 @@ class Runtime:
         self.metrics = MetricsRepository(self.db)
         self.audit = AuditRepository(self.db)
         self.knowledge_repo = KnowledgeRepository(self.db)
+        self._speech_override = speech
+        # voicebot.pipeline.speech.SpeechModels (or a fake) when tenant.voice.enabled, else None
+        self.speech: Any = None
         self._started = False
 
     async def start(self, progress: Progress = lambda _m: None) -> None:
@@ -78,8 +110,12 @@ class Runtime:
         await self.db.start()
         try:
             await self._start_services(tenant, progress)
+            if tenant.voice.enabled:
+                progress("speech models")
+                self.speech = self._speech_override or await _load_speech(self.settings, tenant)
             progress("warming up")
             self._warm_up()
+            self._start_speech_warmer()
         except BaseException:
             await self.stop()
             raise
@@ -153,7 +189,25 @@ class Runtime:
             await load_seed(self.db, tenant.id, Path(tenant.crm.seed), now=self.clock())
         return SQLCRMAdapter(self.db, tenant.id, self.audit, self.clock)
 
+    def _start_speech_warmer(self) -> None:
+        if self.speech is None or not hasattr(self.speech, "presynthesize"):
+            return  # no voice, or a fake speech layer in tests
+        from voicebot.inbound.voice_cache import SpeechCacheWarmer, fixed_texts
+
+        language = self.tenant.voice.stt_language
+        self.speech_warmer = SpeechCacheWarmer(
+            self.speech, fixed_texts(self.manager, self.knowledge.passages, language)
+        )
+        self.speech_warmer.start()
+
+    @property
+    def voice_cache_warm(self) -> bool | None:
+        warmer = getattr(self, "speech_warmer", None)
+        return warmer.done.is_set() if warmer is not None else None
+
     async def stop(self) -> None:
+        if getattr(self, "speech_warmer", None) is not None:
+            self.speech_warmer.stop()
         if getattr(self, "embedder", None) is not None:
             self.embedder.close()
         if self.llm is not None:

@@ -24,6 +24,7 @@ async def healthz(request: Request) -> dict[str, Any]:
         "version": __version__,
         "tenant": runtime.tenant.id,
         "knowledge": runtime.knowledge.stats(),
+        "voice": {"enabled": runtime.speech is not None, "tts_cache_warm": runtime.voice_cache_warm},
     }
 
 

@@ -6,6 +6,7 @@ statement for a caller that writes customer data and its audit row in one transa
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Any
 
@@ -91,4 +92,24 @@ class AuditRepository:
         query = query.order_by(_A.c.id.desc()).limit(max(0, limit))
         async with self._db.reader.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
+        return [audit_record(r) for r in rows]
+
+    async def for_conversation(
+        self, conversation_id: str, *, action: str | None = None
+    ) -> builtins.list[AuditRecord]:
+        """One conversation's entries, oldest first (optionally only one action)."""
+        query = select(_A).where(_A.c.conversation_id == conversation_id)
+        if action is not None:
+            query = query.where(_A.c.action == action)
+        async with self._db.reader.connect() as conn:
+            rows = (await conn.execute(query.order_by(_A.c.id))).mappings().all()
+        return [audit_record(r) for r in rows]
+
+    async def recent_actions(
+        self, tenant_id: str, action: str, limit: int = 100
+    ) -> builtins.list[AuditRecord]:
+        """The tenant's newest entries of one action, newest first."""
+        query = select(_A).where(_A.c.tenant_id == tenant_id, _A.c.action == action)
+        async with self._db.reader.connect() as conn:
+            rows = (await conn.execute(query.order_by(_A.c.id.desc()).limit(max(0, limit)))).mappings().all()
         return [audit_record(r) for r in rows]
