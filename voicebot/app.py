@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -113,9 +114,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         log.info("voicebot %s serving tenant %s", __version__, runtime.tenant.id)
+        # one HTTP client for carrier REST calls (transfers, hang-ups), unless one was injected
+        owned = None
+        if getattr(app.state, "carrier_http", None) is None:
+            app.state.carrier_http = owned = httpx.AsyncClient(timeout=10.0)
         try:
             yield
         finally:
+            if owned is not None:
+                await owned.aclose()
             await runtime.stop()
 
     app = FastAPI(title="voicebot", version=__version__, lifespan=lifespan)

@@ -153,6 +153,7 @@ class VoiceConfig(_Strict):
     silence_prompt_secs: float = Field(8.0, gt=0, description="Caller silence before a prompt.")
     silence_prompts: int = Field(2, ge=0, description="Prompts before hanging up on a silent caller.")
     max_call_secs: float = Field(900.0, gt=0, description="The call ends after this long.")
+    max_calls: int = Field(8, ge=1, description="Concurrent carrier calls per process; more are refused.")
     dtmf_pause_secs: float = Field(2.0, gt=0, description="Digits are sent after this pause (or on '#').")
     transfer: dict[str, str] = Field(
         default_factory=dict,

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from voicebot.admission import CallAdmission
 from voicebot.config import Settings, Tenant, load_tenant
 from voicebot.crm.base import CRMAdapter
 from voicebot.dialogue.language import LanguageDetector
@@ -102,6 +103,7 @@ class Runtime:
         self._speech_override = speech
         # voicebot.pipeline.speech.SpeechModels (or a fake) when tenant.voice.enabled, else None
         self.speech: Any = None
+        self.call_admission = CallAdmission(self.tenant.voice.max_calls)
         self._started = False
 
     async def start(self, progress: Progress = lambda _m: None) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+import websockets
+
 from tests.conftest import SESSION_LOOP
 from tests.fakes.speech import FakeSpeech
 from tests.inbound.twilio_client import TwilioPeer, utterance
@@ -111,3 +114,20 @@ async def test_latency_is_recorded(voice_server) -> None:
     # pre-roll: the segment STT received starts before the VAD start (about 1 s of audio kept)
     segment_secs = len(speech.segments[0]) / 2 / 8000
     assert segment_secs > 1.59 + 0.3, segment_secs
+
+
+async def test_calls_over_the_limit_are_refused_with_a_reason(voice_server) -> None:
+    url, runtime, _ = await voice_server(speech=FakeSpeech([]), max_calls=1)
+    first = await TwilioPeer.connect(ws_url(url))
+    await first.wait_media(5)
+    assert runtime.call_admission.active == 1
+    async with websockets.connect(ws_url(url)) as second:
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(second.recv(), 5)
+        assert second.close_code == 1013
+        assert second.close_reason is not None and "busy" in second.close_reason
+    await first.close()
+    await wait_for(lambda: runtime.call_admission.active == 0)
+    third = await TwilioPeer.connect(ws_url(url), call_sid="CA3")
+    await third.wait_media(5)  # a freed line takes the next call
+    await third.close()

@@ -162,7 +162,7 @@ async def media_socket(websocket: WebSocket, provider: str) -> None:
         await websocket.close(code=1008, reason=f"unknown provider {provider!r}")
         return
     voice: VoiceConfig = runtime.tenant.voice
-    account_sid, token = credentials(voice)
+    _, token = credentials(voice)
     if provider == "twilio" and token is not None:
         signature = websocket.headers.get("x-twilio-signature")
         if not signature_valid(token, _public_url(websocket), {}, signature):
@@ -171,6 +171,22 @@ async def media_socket(websocket: WebSocket, provider: str) -> None:
     if runtime.speech is None:
         await websocket.close(code=1013, reason="voice is not available on this server")
         return
+    if runtime.call_admission.full:
+        log.warning(
+            "%s call refused: %d of %d lines busy",
+            provider,
+            runtime.call_admission.active,
+            runtime.call_admission.limit,
+        )
+        await websocket.accept()  # accepted so the carrier sees the close code and reason
+        await websocket.close(code=1013, reason="all lines are busy; try again shortly")
+        return
+    with runtime.call_admission.admit():
+        await _media_call(websocket, runtime, provider, voice)
+
+
+async def _media_call(websocket: WebSocket, runtime: Any, provider: str, voice: VoiceConfig) -> None:
+    account_sid, token = credentials(voice)
     await websocket.accept()
     try:
         start: CarrierStart | None = await parse_start(websocket, provider)
