@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -191,12 +192,18 @@ async def drive(url: str, conversations: int, turns: int, seed: int) -> dict[str
 
 
 def _wait_ready(url: str) -> None:
-    for _ in range(600):
+    """Ready, and past start-up work: each worker warms its voice TTS cache in the background
+    after start; measure the steady state (several answers in a row, so every worker is seen)."""
+    settled = 0
+    for _ in range(3000):
         try:
-            if httpx.get(url + "/healthz", timeout=5).status_code == 200:
+            response = httpx.get(url + "/healthz", timeout=5)
+            warm = response.json().get("voice", {}).get("tts_cache_warm") is not False
+            settled = settled + 1 if response.status_code == 200 and warm else 0
+            if settled >= 6:
                 return
         except httpx.TransportError:
-            pass
+            settled = 0
         time.sleep(0.1)
     raise SystemExit("the server did not become ready")
 
@@ -220,6 +227,8 @@ def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen[str], s
             raise SystemExit(f"the server exited with {proc.returncode}")
         found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
         if found:
+            # keep draining the server's log output: a full pipe would block the server
+            threading.Thread(target=proc.stderr.read, daemon=True).start()
             _wait_ready(found.group(1))
             return proc, found.group(1)
     proc.kill()

@@ -20,7 +20,6 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -192,9 +191,6 @@ def main() -> None:
     else:
         with tempfile.TemporaryDirectory(prefix="voicebot-bench-") as tmp:
             proc, url = start_server(Path(tmp), 1)
-            # keep reading the server's stderr (pipecat logs through loguru): a full pipe blocks it
-            assert proc.stderr is not None
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
             try:
                 wait_for_warm_cache(url)
                 result = asyncio.run(drive(url, args.calls, args.turns, audio, proc.pid))

@@ -6,6 +6,8 @@ Frame flow (every channel: Twilio/Telnyx/Plivo WebSocket, WebRTC, later SIP)::
       -> VADProcessor(Silero)    VADUserStarted/StoppedSpeakingFrame (stop after vad_stop_secs)
       -> STT (shared Whisper)    a segmented STT: keeps ~1 s of audio before the VAD start
                                  (pre-roll), transcribes on VAD stop -> TranscriptionFrame
+      -> UserTurnProcessor       (only with voice.smart_turn, see call_turn) smart-turn v3 asks
+                                 "finished?" on VAD stop -> UserStarted/StoppedSpeakingFrame
       -> DialogueProcessor       ChatService.send(...) -> TTSSpeakFrame; barge-in, DTMF, timers
       -> TTS (shared Piper)      TTSAudioRawFrame chunks, resampled to the output rate
       -> LatencyTap              marks the first TTS chunk of a timed reply
@@ -18,6 +20,7 @@ the CRM identifies the caller by caller ID); each turn is persisted exactly as a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import wave
@@ -173,6 +176,12 @@ async def run_call(
         transport.input(),
         vad,
         services.stt(language=voice.stt_language),
+    ]
+    if voice.smart_turn:
+        from voicebot.pipeline.call_turn import smart_turn_processor, smart_turn_session
+
+        processors.append(smart_turn_processor(voice, await asyncio.to_thread(smart_turn_session)))
+    processors += [
         dialogue,
         services.tts(sample_rate=call.out_sample_rate),
         LatencyTap(clock),
