@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.crm.conftest import NOW, TENANT
+from voicebot.crm.rules import normalise_phone
 from voicebot.crm.seed import DEMO_SEED, load_seed
-from voicebot.crm.sql import SQLCRMAdapter, normalise_phone
+from voicebot.crm.sql import SQLCRMAdapter
 from voicebot.errors import ConflictError, ProviderError, ProviderUnavailable
 from voicebot.storage import AuditRepository, Database
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from voicebot.crm.base import Appointment, AppointmentStatus, Customer, Invoice, Order, Ticket
+from voicebot.crm.rules import FINAL_ORDER_STATUSES, appointment_transition, normalise_email, normalise_phone
 from voicebot.crm.seed import DEMO_SEED, parse_seed
-from voicebot.crm.sql import FINAL_ORDER_STATUSES, appointment_transition, normalise_email, normalise_phone
 from voicebot.errors import ConflictError, InputError, NotFoundError
 
 

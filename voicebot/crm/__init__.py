@@ -11,8 +11,9 @@ from voicebot.crm.base import (
     to_jsonable,
 )
 from voicebot.crm.rest import RESTCRMAdapter
+from voicebot.crm.rules import normalise_email, normalise_phone
 from voicebot.crm.seed import DEMO_SEED, SeedData, load_seed, parse_seed
-from voicebot.crm.sql import SQLCRMAdapter, normalise_email, normalise_phone
+from voicebot.crm.sql import SQLCRMAdapter
 
 __all__ = [
     "DEMO_SEED",

@@ -51,7 +51,7 @@ import httpx
 
 from voicebot.config import RestCRMConfig
 from voicebot.crm.base import Appointment, AppointmentStatus, Customer, Invoice, Order, Ticket
-from voicebot.crm.sql import normalise_email, normalise_phone
+from voicebot.crm.rules import normalise_email, normalise_phone
 from voicebot.errors import (
     ConfigError,
     ConflictError,

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from voicebot.crm.base import Appointment, AppointmentStatus, Customer, Invoice, Order
-from voicebot.crm.sql import normalise_phone
+from voicebot.crm.rules import normalise_phone
 from voicebot.errors import ConfigError
 from voicebot.storage import tables
 from voicebot.storage.db import Database
