@@ -65,3 +65,21 @@ def test_policy_values(tmp_path: Path) -> None:
     tenant = load_tenant(path)
     assert tenant.threshold == 0.8
     assert tenant.confidence.below_threshold is LowConfidenceAction.HANDOFF
+
+
+def test_voice_smart_turn_is_opt_in_and_validated() -> None:
+    from pydantic import ValidationError
+
+    from voicebot.config import VoiceConfig
+
+    voice = VoiceConfig()
+    assert voice.smart_turn is False and voice.smart_turn_stop_secs == 2.0
+    assert load_tenant(DEMO_TENANT).voice.smart_turn is False  # the demo ends turns on VAD silence
+    voice = VoiceConfig(smart_turn=True, smart_turn_stop_secs=1.5, vad_stop_secs=0.2)
+    assert voice.smart_turn and voice.smart_turn_stop_secs == 1.5
+    with pytest.raises(ValidationError, match="smart_turn_stop_secs must be longer"):
+        VoiceConfig(smart_turn=True, smart_turn_stop_secs=0.2, vad_stop_secs=0.25)
+    with pytest.raises(ValidationError):
+        VoiceConfig(smart_turn_stop_secs=0)
+    with pytest.raises(ValidationError):
+        VoiceConfig(smart_turn="sometimes")

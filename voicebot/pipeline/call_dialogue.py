@@ -10,6 +10,10 @@ Sits between STT and TTS. It translates pipeline frames into dialogue calls and 
   InterruptionFrame (TTS drops its queue, the output transport stops, the carrier serializer sends
   its "clear"); any speech resets the silence counter;
 * ``VADUserStoppedSpeakingFrame`` -> the turn's latency clock starts (see call_latency);
+* with ``voice.smart_turn`` (see call_turn): ``UserStartedSpeakingFrame`` opens the caller's turn,
+  transcripts are collected while it is open, ``UserStoppedSpeakingFrame`` sends them as one turn;
+  the smart-turn model's decisions (``MetricsFrame`` / ``TurnMetricsData``) go to
+  ``outcome.turn_decisions``;
 * ``TranscriptionFrame`` -> ``ChatService.send`` (one turn at a time, in a task this processor owns)
   -> ``TTSSpeakFrame(reply.text)``; the reply's action decides what follows: ``end`` hangs up after
   the goodbye is spoken; ``handoff`` asks the channel's transfer hook to move the call once the
@@ -42,12 +46,16 @@ from pipecat.frames.frames import (
     EndWorkerFrame,
     Frame,
     InputDTMFFrame,
+    MetricsFrame,
     StartFrame,
     TranscriptionFrame,
     TTSSpeakFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
+from pipecat.metrics.metrics import TurnMetricsData
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.config import VoiceConfig
@@ -70,6 +78,7 @@ class CallOutcome:
     transfer_to: str | None = None
     transcript: list[tuple[str, str]] = field(default_factory=list)  # (role, text)
     latencies: list[dict[str, Any]] = field(default_factory=list)
+    turn_decisions: list[dict[str, Any]] = field(default_factory=list)  # smart-turn verdicts
 
 
 def localised(texts: dict[str, str], language: str | None) -> str:
@@ -120,6 +129,8 @@ class DialogueProcessor(FrameProcessor):
         self._pending_transfer: tuple[str, Reply] | None = None  # said; moved after the speech
         self._transfer_task: asyncio.Task[None] | None = None
         self._transfer_grace: asyncio.Task[None] | None = None
+        self._user_turn_open = False  # smart_turn: between User{Started,Stopped}SpeakingFrame
+        self._heard: list[str] = []  # smart_turn: the open turn's transcripts
 
     # -- frame flow -------------------------------------------------------------------------
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -155,6 +166,8 @@ class DialogueProcessor(FrameProcessor):
                 await self._end_now()
             else:
                 self._arm_silence()
+        if self._voice.smart_turn and self._smart_turn_frame(frame, direction):
+            return
         if isinstance(frame, TranscriptionFrame):
             if frame.text.strip():
                 self._start_turn(frame.text.strip(), source="speech")
@@ -163,6 +176,37 @@ class DialogueProcessor(FrameProcessor):
             self._on_digit(str(frame.button.value))
             return
         await self.push_frame(frame, direction)
+
+    def _smart_turn_frame(self, frame: Frame, direction: FrameDirection) -> bool:
+        """The smart-turn frames (True: consumed). The turn processor broadcasts the user turn
+        frames both ways; the downstream copies come here."""
+        if isinstance(frame, MetricsFrame):
+            for data in frame.data:
+                if isinstance(data, TurnMetricsData):
+                    decision = {
+                        "complete": data.is_complete,
+                        "probability": round(data.probability, 3),
+                        "ms": round(data.e2e_processing_time_ms, 1),
+                    }
+                    self.outcome.turn_decisions.append(decision)
+                    log.debug("call %s: smart-turn %s", self._conversation_id, decision)
+            return False
+        if direction is not FrameDirection.DOWNSTREAM:
+            return False
+        if isinstance(frame, UserStartedSpeakingFrame):
+            self._user_turn_open = True
+            return True
+        if isinstance(frame, UserStoppedSpeakingFrame):
+            self._user_turn_open = False
+            text, self._heard = " ".join(self._heard), []
+            if text:
+                self._start_turn(text, source="speech")
+            return True
+        if isinstance(frame, TranscriptionFrame) and self._user_turn_open:
+            if frame.text.strip():
+                self._heard.append(frame.text.strip())
+            return True
+        return False
 
     async def _on_start(self) -> None:
         self._max_task = self.create_task(self._max_duration(), name="call-max-duration")
