@@ -174,6 +174,14 @@ class VoiceConfig(_Strict):
     max_call_secs: float = Field(900.0, gt=0, description="The call ends after this long.")
     max_calls: int = Field(8, ge=1, description="Concurrent carrier calls per process; more are refused.")
     dtmf_pause_secs: float = Field(2.0, gt=0, description="Digits are sent after this pause (or on '#').")
+    dtmf_menu: dict[str, Localised] = Field(
+        default_factory=dict,
+        description="'Press 1 for ...': a single key -> what it means, said to the dialogue as the caller's "
+        "words, per language (e.g. {'1': {'en': 'Where is my order?'}}). Longer digit strings are data.",
+    )
+    dtmf_menu_prompt: Localised = Field(
+        default_factory=dict, description="Spoken after the greeting when a menu is configured."
+    )
     transfer: dict[str, str] = Field(
         default_factory=dict,
         description="Handoff transfer targets: intent (or handoff reason) -> phone number; 'default' too.",

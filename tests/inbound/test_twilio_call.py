@@ -74,6 +74,25 @@ async def test_dtmf_digits_reach_the_dialogue(voice_server) -> None:
     assert turns[0].text == "1001"
 
 
+async def test_dtmf_menu_key_speaks_for_the_caller(voice_server) -> None:
+    speech = FakeSpeech()
+    menu = {"1": {"en": "What are your opening hours?"}, "2": {"en": "I want to talk to a person"}}
+    prompt = {"en": "Press 1 for opening hours, 2 for a person."}
+    url, runtime, _ = await voice_server(speech=speech, dtmf_menu=menu, dtmf_menu_prompt=prompt)
+    peer = await TwilioPeer.connect(ws_url(url))
+    await peer.wait_media(3)
+    await wait_for(lambda: prompt["en"] in speech.spoken)
+    assert speech.spoken.index(prompt["en"]) == 1  # right after the greeting
+    for digit in "2#":
+        await peer.send_dtmf(digit)
+    await wait_for(lambda: len(speech.spoken) >= 3)
+    await peer.close()
+    convs = await runtime.conversations.list(runtime.tenant.id, channel="voice")
+    turns = await runtime.conversations.turns(convs[0].id)
+    assert turns[0].text == "I want to talk to a person"
+    assert turns[1].action == "handoff"
+
+
 async def test_silence_prompt_then_hang_up(voice_server) -> None:
     speech = FakeSpeech()
     url, _, _ = await voice_server(speech=speech, silence_prompt_secs=0.5, silence_prompts=1)

@@ -27,7 +27,12 @@ def fixed_texts(manager: DialogueManager, passages: Iterable[Any], language: str
     tenant = manager.tenant
     voice = tenant.voice
     texts = [manager.greet(language).text]
-    for prompts in (voice.recording_announcement, voice.silence_prompt, voice.goodbye):
+    for prompts in (
+        voice.recording_announcement,
+        voice.dtmf_menu_prompt,
+        voice.silence_prompt,
+        voice.goodbye,
+    ):
         if language in prompts:
             texts.append(prompts[language])
     for key in BUILTIN:

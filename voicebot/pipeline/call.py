@@ -150,6 +150,8 @@ async def run_call(
         recorder = Recorder(folder / f"{conversation_id}.wav", call.out_sample_rate)
         opening.append(localised(voice.recording_announcement, started.greeting.language))
     opening.append(started.greeting.text)
+    if voice.dtmf_menu and voice.dtmf_menu_prompt:
+        opening.append(localised(voice.dtmf_menu_prompt, started.greeting.language))
 
     services = speech_services(speech)
     clock = TurnClock()

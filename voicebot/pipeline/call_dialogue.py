@@ -365,7 +365,9 @@ class DialogueProcessor(FrameProcessor):
         if digits:
             log.info("call %s: %d DTMF digits", self._conversation_id, len(digits))
             self._clock.current = None
-            self._start_turn(digits, source="dtmf")
+            option = self._voice.dtmf_menu.get(digits)
+            # a single menu key stands for the words configured for it; anything longer is data
+            self._start_turn(localised(option, self._language) if option else digits, source="dtmf")
 
     # -- timers -----------------------------------------------------------------------------
     def _arm_silence(self) -> None:
