@@ -148,29 +148,7 @@ def canonical_name(name: str) -> str:
 
 def split_list(value: str) -> list[str]:
     """Split ``value`` at commas outside quoted strings and angle brackets; empty elements dropped."""
-    parts: list[str] = []
-    start = 0
-    in_quote = escaped = False
-    depth = 0
-    for i, ch in enumerate(value):
-        if in_quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_quote = False
-        elif ch == '"':
-            in_quote = True
-        elif ch == "<":
-            depth += 1
-        elif ch == ">" and depth:
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(value[start:i])
-            start = i + 1
-    parts.append(value[start:])
-    elements = [p.strip(" \t") for p in parts]
+    elements = [p.strip(" \t") for p in _split_outside(value, ",", brackets=True)]
     return [p for p in elements if p] or [""]
 
 
@@ -250,7 +228,7 @@ class Headers:
 def parse_params(text: str) -> dict[str, str | None]:
     """Parse ``;name=value;flag`` parameters (names lowercased, quoted values kept with quotes)."""
     params: dict[str, str | None] = {}
-    for part in _split_outside_quotes(text, ";"):
+    for part in _split_outside(text, ";"):
         part = part.strip(" \t")
         if not part:
             continue
@@ -259,8 +237,11 @@ def parse_params(text: str) -> dict[str, str | None]:
     return params
 
 
-def _split_outside_quotes(text: str, sep: str) -> list[str]:
-    parts, start, in_quote, escaped = [], 0, False, False
+def _split_outside(text: str, sep: str, *, brackets: bool = False) -> list[str]:
+    """Split at ``sep`` outside quoted strings (and, with ``brackets``, outside ``<...>``)."""
+    parts: list[str] = []
+    start = depth = 0
+    in_quote = escaped = False
     for i, ch in enumerate(text):
         if in_quote:
             if escaped:
@@ -271,7 +252,11 @@ def _split_outside_quotes(text: str, sep: str) -> list[str]:
                 in_quote = False
         elif ch == '"':
             in_quote = True
-        elif ch == sep:
+        elif brackets and ch == "<":
+            depth += 1
+        elif brackets and ch == ">" and depth:
+            depth -= 1
+        elif ch == sep and depth == 0:
             parts.append(text[start:i])
             start = i + 1
     parts.append(text[start:])
