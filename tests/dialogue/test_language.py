@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from voicebot.dialogue.language import LanguageDetector
@@ -73,19 +71,3 @@ def test_unknown_language_is_a_config_error() -> None:
         LanguageDetector(["xx"])
     with pytest.raises(ConfigError):
         LanguageDetector([])
-
-
-def test_cost_per_call(detector: LanguageDetector) -> None:
-    texts = [
-        "kje je moje naročilo",
-        "where is my order",
-        "hvala",
-        "I want to talk to a person about my bill",
-        "rad bi prestavil termin na petek ob desetih",
-    ]
-    start = time.perf_counter()
-    for _ in range(50):
-        for text in texts:
-            detector.detect(text)
-    per_call_ms = (time.perf_counter() - start) * 1000 / (50 * len(texts))
-    assert per_call_ms < 2.0

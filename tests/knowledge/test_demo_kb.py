@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import pytest
 
 from tests.knowledge.demo_queries import DRAFT_ONLY, EN_POSITIVE, EN_UNRELATED, SL_POSITIVE, SL_UNRELATED
@@ -79,15 +76,3 @@ def test_draft_only_topic_never_cites_the_draft(demo_kb: KnowledgeBase, language
 def test_language_none_searches_both(demo_kb: KnowledgeBase) -> None:
     hits = demo_kb.search("PayPal", language=None, top_k=10)
     assert {h.passage.language for h in hits} == {"en", "sl"}
-
-
-def test_search_cost_beyond_the_embedding(demo_kb: KnowledgeBase, real_embedder: OnnxEmbedder) -> None:
-    queries = [q for q, _ in EN_POSITIVE] + [q for q, _ in SL_POSITIVE]
-    vectors = real_embedder.embed(queries)
-    timings = []
-    for _ in range(5):
-        for query, vector in zip(queries, vectors, strict=True):
-            started = time.perf_counter()
-            demo_kb.search(query, language=None, vector=vector)
-            timings.append(time.perf_counter() - started)
-    assert float(np.median(timings)) < 0.002
