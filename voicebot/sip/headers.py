@@ -205,6 +205,11 @@ class Headers:
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
 
+    def copy(self) -> Headers:
+        copied = Headers()
+        copied._items = list(self._items)
+        return copied
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
 
