@@ -21,6 +21,7 @@ from voicebot.api import chat as chat_routes
 from voicebot.api import ops as ops_routes
 from voicebot.config import Settings
 from voicebot.errors import VoicebotError
+from voicebot.inbound import sip_routes
 from voicebot.inbound import twilio as twilio_routes
 from voicebot.inbound import webrtc as webrtc_routes
 from voicebot.runtime import Runtime
@@ -118,9 +119,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         owned = None
         if getattr(app.state, "carrier_http", None) is None:
             app.state.carrier_http = owned = httpx.AsyncClient(timeout=10.0)
+        sip = None
+        if settings.sip_port is not None:
+            from voicebot.inbound.sip import SipServer
+
+            sip = SipServer(
+                runtime, host=settings.host, port=settings.sip_port, reuse_port=settings.sip_reuse_port
+            )
+            await sip.start()
+        app.state.sip = sip
         try:
             yield
         finally:
+            if sip is not None:
+                await sip.stop()
             if owned is not None:
                 await owned.aclose()
             await runtime.stop()
@@ -152,6 +164,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(ops_routes.router)
     app.include_router(twilio_routes.router)
     app.include_router(webrtc_routes.router)
+    app.include_router(sip_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from voicebot.config import Settings
-from voicebot.errors import VoicebotError
+from voicebot.errors import ConfigError, VoicebotError
 
 app = typer.Typer(
     help="voicebot: a self-hosted AI customer-service bot (chat, voice, e-mail).",
@@ -75,9 +75,16 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=0, help="Worker processes sharing the port (0, the default: one per CPU core).")
     ] = 0,
+    sip_port: Annotated[
+        int,
+        typer.Option(
+            min=0, max=65535, help="SIP port, UDP and TCP on the bind address (0 picks a free one)."
+        ),
+    ] = 5060,
+    no_sip: Annotated[bool, typer.Option("--no-sip", help="Do not listen for SIP calls.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run the server: chat API, WebSocket, widget at /, metrics."""
+    """Run the server: chat API, WebSocket, widget at /, metrics, and SIP calls on port 5060."""
     import os
 
     import uvicorn
@@ -92,12 +99,19 @@ def serve(
     if port is not None:
         settings.port = port
     setup_logging(settings.log_level)
+    settings.sip_port = None if no_sip else sip_port
     workers = workers or os.cpu_count() or 1
+    if settings.sip_port == 0 and workers > 1:
+        _fail(ConfigError("--sip-port 0 needs --workers 1 (workers share one fixed SIP port)"))
+    settings.sip_reuse_port = workers > 1
     try:
         runtime = Runtime(settings)
     except VoicebotError as exc:
         _fail(exc)
-    err.print(f"voicebot: tenant [bold]{runtime.tenant.id}[/bold] on http://{settings.host}:{settings.port}/")
+    sip_note = f", SIP on {settings.host}:{settings.sip_port}" if settings.sip_port is not None else ""
+    err.print(
+        f"voicebot: tenant [bold]{runtime.tenant.id}[/bold] on http://{settings.host}:{settings.port}/{sip_note}"
+    )
     server_options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -114,6 +128,9 @@ def serve(
     os.environ["VOICEBOT_TENANT_CONFIG"] = str(settings.tenant_config)
     os.environ["VOICEBOT_DATA_DIR"] = str(settings.data_dir)
     os.environ["VOICEBOT_MODELS_DIR"] = str(settings.models_dir)
+    if settings.sip_port is not None:
+        os.environ["VOICEBOT_SIP_PORT"] = str(settings.sip_port)
+        os.environ["VOICEBOT_SIP_REUSE_PORT"] = "1"
     uvicorn.run("voicebot.app:app_from_environment", factory=True, workers=workers, **server_options)
 
 

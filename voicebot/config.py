@@ -6,6 +6,7 @@ Both are read once at start-up. Validation errors name the file and the field
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -62,6 +63,15 @@ class Settings(BaseSettings):
     access_log: bool = Field(False, description="Log every HTTP request (uvicorn's access log).")
     max_message_chars: int = Field(4000, description="Longer chat messages are refused with 413.")
     embed_threads: int = Field(1, description="onnxruntime threads per embedding call.")
+    sip_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="SIP port (UDP and TCP, on `host`); None: no SIP. `voicebot serve` sets 5060.",
+    )
+    sip_reuse_port: bool = Field(
+        False, description="Bind SIP with SO_REUSEPORT (set by `voicebot serve` with several workers)."
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -148,6 +158,67 @@ class CRMConfig(_Strict):
     rest: RestCRMConfig | None = None
 
 
+class SipTrunkRegistration(_Strict):
+    """Register voicebot's contact at a SIP trunk or PBX so calls to ``aor`` reach it."""
+
+    registrar: str = Field(description="Registrar URI, e.g. sip:pbx.example.com;transport=tcp.")
+    aor: str = Field(description="Address of record, e.g. sip:reception@pbx.example.com.")
+    username: str | None = Field(None, description="Digest user name (default: none).")
+    password_env: str | None = Field(None, description="Environment variable holding the digest password.")
+    expires: int = Field(3600, ge=60, description="Requested registration lifetime in seconds.")
+
+
+class SipConfig(_Strict):
+    """Native SIP calls (voicebot.inbound.sip): who may call, media, transfer."""
+
+    allowed_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8"],
+        description="Source networks that may send INVITEs, and the only networks media is sent to "
+        "(SDP addresses outside them are refused with 488).",
+    )
+    digest_users: dict[str, str] = Field(
+        default_factory=dict,
+        description="Digest authentication for inbound INVITEs: user name -> environment variable "
+        "holding the password. Empty: no authentication (access by network only).",
+    )
+    realm: str = Field("voicebot", description="Digest realm.")
+    ring_secs: float = Field(0.0, ge=0, le=60, description="Ring (180) this long before answering.")
+    rtp_ports: tuple[int, int] = Field((20000, 29999), description="RTP/RTCP port range (even/odd pairs).")
+    media_address: str | None = Field(
+        None, description="Address put in SDP and bound for RTP; default: the SIP bind address."
+    )
+    rtp_timeout_secs: float = Field(30.0, gt=0, description="Hang up after this long without RTP.")
+    transfer_uri: str = Field(
+        "sip:{number}@127.0.0.1:5080",
+        description="How a voice.transfer number becomes a SIP URI ({number}); sip: targets are used as is.",
+    )
+    transfer_mode: Literal["blind", "warm"] = Field(
+        "blind",
+        description="blind: REFER the caller to the target. warm: call the target first, tell the agent "
+        "the handoff summary, then bridge the caller.",
+    )
+    retry_after_secs: int = Field(5, ge=1, description="Retry-After of a 503 when every line is busy.")
+    trunk: SipTrunkRegistration | None = Field(None, description="Optional trunk registration.")
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a network: {net!r}") from exc
+        return value
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _ports(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 1024 <= low < high <= 65535 or high - low < 2:
+            raise ValueError("rtp_ports must be [low, high] with 1024 <= low < high <= 65535")
+        return value
+
+
 class VoiceConfig(_Strict):
     """Phone and browser calls (voicebot.pipeline / voicebot.inbound). Times in seconds."""
 
@@ -186,6 +257,7 @@ class VoiceConfig(_Strict):
         default_factory=dict,
         description="Handoff transfer targets: intent (or handoff reason) -> phone number; 'default' too.",
     )
+    sip: SipConfig = Field(default_factory=SipConfig, description="Native SIP/RTP calls.")
     recording: bool = Field(False, description="Record calls (stereo WAV: caller left, bot right).")
     recordings_dir: Path | None = Field(None, description="Where recordings go; default data_dir/recordings.")
     recording_announcement: Localised = Field(

@@ -52,3 +52,30 @@ async def voice_server(
             return url, runtime, app
 
         yield start
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def sip_server(
+    voice_server: Callable[..., Any],
+) -> AsyncIterator[Callable[..., Any]]:
+    """``await sip_server(speech=..., sip={...}, **voice)`` -> (SipServer, runtime, base_url): the voice
+    server plus SIP on a free 127.0.0.1 port (UDP and TCP)."""
+    from voicebot.config import SipConfig
+    from voicebot.inbound.sip import SipServer
+
+    servers: list[SipServer] = []
+
+    async def start(speech: Any = None, sip: dict[str, Any] | None = None, **voice: Any) -> tuple[Any, Any, str]:
+        voice = {"sip": SipConfig(**{"rtp_ports": (30000, 60000), **(sip or {})}), **voice}
+        url, runtime, app = await voice_server(speech=speech, **voice)
+        server = SipServer(runtime, host="127.0.0.1", port=0)
+        await server.start()
+        app.state.sip = server
+        servers.append(server)
+        return server, runtime, url
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            await server.stop()
