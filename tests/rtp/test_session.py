@@ -252,6 +252,17 @@ def test_incoming_dtmf_goes_to_the_receiver_once() -> None:
     assert session.stats.dtmf_received == 1
 
 
+def test_sipp_style_dtmf_with_repeated_end_sequence() -> None:
+    # as in SIPp's dtmf_2833_1.pcap: durations from 0, the three end packets share one sequence number
+    session = make()
+    for k in range(10):
+        seq, end = 7984 + min(k, 7), k >= 7
+        payload = bytes(DtmfEvent(1, end, 10, 320 * min(k, 7)))
+        session.receive_rtp(bytes(RtpPacket(101, seq, 13280, 0xE05384E, payload, k == 0)), PEER, k * F)
+    assert [e for e in events(session) if isinstance(e, DtmfReceived)] == [DtmfReceived("1")]
+    assert session.stats.lost == 0 and session.stats.packets_received == 10
+
+
 def test_send_dtmf_rfc4733() -> None:
     session = make()
     session.send_dtmf("5", duration_ms=100)

@@ -159,7 +159,8 @@ class RtpSession:
         reception = self._reception
         return replace(
             self._stats,
-            lost=self._lost_before + (reception.cumulative_lost if reception else 0),
+            # RFC 3550 A.3 goes negative with duplicates (SIPp repeats DTMF end packets' sequence)
+            lost=max(0, self._lost_before + (reception.cumulative_lost if reception else 0)),
             jitter=reception.jitter if reception else 0.0,
             late=self._jitter.late,
             duplicates=self._jitter.duplicates,
