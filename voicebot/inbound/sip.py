@@ -338,6 +338,7 @@ class SipServer:
     async def _pump_media(self, leg: _Leg) -> None:
         endpoint, transport = leg.endpoint, leg.transport
         assert endpoint is not None and transport is not None
+        await transport.wait_started()
         while True:
             event = await endpoint.events.get()
             if isinstance(event, AudioReceived):

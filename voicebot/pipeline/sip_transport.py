@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.frames.frames import (
     CancelFrame,
+    ClientConnectedFrame,
     EndFrame,
     Frame,
     InputAudioRawFrame,
@@ -54,11 +55,15 @@ class _SipInput(BaseInputTransport):
     def __init__(self, params: TransportParams, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self._ready = False
+        self.started = asyncio.Event()
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
         await self.set_transport_ready(frame)
         self._ready = True
+        self.started.set()
+        # the call is answered before the pipeline starts: media can flow, so the bot greets now
+        await self.push_frame(ClientConnectedFrame())
 
     async def stop(self, frame: EndFrame) -> None:
         self._ready = False
@@ -134,6 +139,10 @@ class SipCallTransport(BaseTransport):
 
     def output(self) -> FrameProcessor:
         return self._output
+
+    async def wait_started(self) -> None:
+        """Until the pipeline runs: media that arrives earlier waits in the endpoint's queue."""
+        await self._input.started.wait()
 
     async def feed_audio(self, pcm16: bytes) -> None:
         await self._input.audio(pcm16)
