@@ -355,39 +355,30 @@ def _delta(after: dict[str, Any] | None, before: dict[str, Any] | None, key: str
 # --- phases ---------------------------------------------------------------------------------------
 
 
-def basic_scenario(folder: Path, pause_ms: int) -> Path:
-    """A copy of uac_basic.xml that hangs up ``pause_ms`` after starting the caller audio."""
-    text = (SCENARIOS / "uac_basic.xml").read_text()
-    path = folder / "uac_basic.xml"
-    path.write_text(text.replace('<pause milliseconds="8000"/>', f'<pause milliseconds="{pause_ms}"/>'))
-    for media in SCENARIOS.glob("*.wav"):
-        (folder / media.name).symlink_to(media)
-    return path
-
-
 async def phase1(target: str, calls: int, concurrent: int, pause_ms: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-sip-") as tmp:
-        scenario = basic_scenario(Path(tmp), pause_ms)
-        runs: list[SippResult] = []
-        wanted = [n for n in (calls, concurrent) if n]
-        if calls:
-            per_call = pause_ms / 1000 + 5
-            runs.append(
-                await run_sipp(
-                    scenario, target, calls=calls, concurrency=1, rate=10, timeout_s=calls * per_call + 30
-                )
+    scenario, keys = SCENARIOS / "uac_basic.xml", {"pause_ms": str(pause_ms)}
+    runs: list[SippResult] = []
+    wanted = [n for n in (calls, concurrent) if n]
+    if calls:
+        timeout = calls * (pause_ms / 1000 + 5) + 30
+        runs.append(
+            await run_sipp(
+                scenario, target, calls=calls, concurrency=1, rate=10, keys=keys, timeout_s=timeout
             )
-        if concurrent:
-            runs.append(
-                await run_sipp(
-                    scenario,
-                    target,
-                    calls=concurrent,
-                    concurrency=concurrent,
-                    rate=100,
-                    timeout_s=pause_ms / 1000 + 60,
-                )
+        )
+    if concurrent:
+        timeout = pause_ms / 1000 + 60
+        runs.append(
+            await run_sipp(
+                scenario,
+                target,
+                calls=concurrent,
+                concurrency=concurrent,
+                rate=100,
+                keys=keys,
+                timeout_s=timeout,
             )
+        )
     setup = [t for r in runs for t in r.rtt("1")]
     loaded = runs[-1].rtt("1") if concurrent else []
     out: dict[str, Any] = {

@@ -38,6 +38,8 @@ __all__ = [
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "data" / "sipp"
 LOOPBACK = "127.0.0.1"
+# Defaults for keys the scenarios use as attribute values ([pause_ms] in uac_basic.xml).
+DEFAULT_KEYS = {"pause_ms": "8000"}
 _MEDIA_SUFFIXES = (".wav", ".pcap", ".raw", ".ulaw", ".alaw")
 
 
@@ -209,7 +211,11 @@ def _command(
     if target:
         cmd.append(target)
     if isinstance(scenario, Path):
-        shutil.copy(scenario, folder / scenario.name)
+        # SIPp expands [keywords] in messages only; expand "[key]" attribute values (pauses) here
+        text = scenario.read_text()
+        for key, value in {**DEFAULT_KEYS, **keys}.items():
+            text = text.replace(f'="[{key}]"', f'="{value}"')
+        (folder / scenario.name).write_text(text)
         for media in scenario.parent.iterdir():
             if media.suffix in _MEDIA_SUFFIXES and not (folder / media.name).exists():
                 (folder / media.name).symlink_to(media)
@@ -280,7 +286,9 @@ async def run_sipp(
     """Run a SIPp UAC (``scenario`` a file, or the name of a built-in scenario) against ``target``
     ("127.0.0.1:5060") until ``calls`` calls are done or ``timeout_s`` passes.
 
-    Ports 0 are chosen free. ``keys`` become ``-key name value`` ([name] in the scenario); ``auth``
+    Ports 0 are chosen free. ``keys`` become ``-key name value`` ([name] in the scenario's messages;
+    an attribute value that is exactly "[name]", such as ``<pause milliseconds="[pause_ms]"/>``, is
+    replaced in the copy SIPp runs, with DEFAULT_KEYS as defaults); ``auth``
     is the (username, password) for ``[authentication]``. ``keep_dir`` keeps the traces there.
     """
     for attempt in range(3):

@@ -213,8 +213,18 @@ def check(result: SippResult) -> None:
 @pytest.mark.slow
 async def test_uac_basic_against_sipp_builtin_uas() -> None:
     async with sipp_uas("uas") as uas:
-        result = await run_sipp(SCENARIOS / "uac_basic.xml", uas.address, calls=2, concurrency=2, rate=10)
+        started = asyncio.get_running_loop().time()
+        result = await run_sipp(
+            SCENARIOS / "uac_basic.xml",
+            uas.address,
+            calls=2,
+            concurrency=2,
+            rate=10,
+            keys={"pause_ms": "1000"},
+        )
+        elapsed = asyncio.get_running_loop().time() - started
     check(result)
+    assert elapsed < 6, "the pause_ms key did not shorten the call"
     assert result.successful == 2
     assert len(result.rtt("1")) == 2 and all(0 <= t < 2000 for t in result.rtt("1")), result.rtts_ms
 
