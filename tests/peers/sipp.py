@@ -304,7 +304,7 @@ async def run_sipp(
             result = await process.wait(timeout_s + 10)
             if keep_dir is not None:
                 shutil.copytree(folder, keep_dir, dirs_exist_ok=True, symlinks=True)
-        if not (_lost_bind_race(result) and not local_port and attempt < 2):
+        if not (_lost_bind_race(result) and not (local_port and media_port) and attempt < 2):
             return result
     return result
 
@@ -327,15 +327,22 @@ async def sipp_uas(
     ``await proc.stop()`` / ``proc.result()`` for its counts."""
     with tempfile.TemporaryDirectory(prefix="sipp-uas-") as tmp:
         folder = Path(tmp)
-        port = local_port or free_port()
-        cmd = _command(
-            scenario, None, folder, calls=calls, rate=None, concurrency=None, transport=transport,
-            local_port=port, media_port=media_port or free_port(4), keys=keys or {}, auth=None,
-            service=service, timeout_s=timeout_s, extra=extra,
-        )  # fmt: skip
-        process = await _start(folder, cmd, port)
+        for attempt in range(3):
+            port = local_port or free_port()
+            cmd = _command(
+                scenario, None, folder, calls=calls, rate=None, concurrency=None, transport=transport,
+                local_port=port, media_port=media_port or free_port(4), keys=keys or {}, auth=None,
+                service=service, timeout_s=timeout_s, extra=extra,
+            )  # fmt: skip
+            process = await _start(folder, cmd, port)
+            try:
+                await _wait_listening(process, port, transport)
+                break
+            except RuntimeError:
+                await process.stop()
+                if not (_lost_bind_race(process.result()) and attempt < 2):
+                    raise
         try:
-            await _wait_listening(process, port, transport)
             yield process
         finally:
             await process.stop()
