@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from datetime import UTC, datetime
 
 import numpy as np
@@ -91,3 +91,8 @@ class FakeSpeech:
         return FakeTTS(
             self.spoken, secs_per_char=self.secs_per_char, max_secs=self.max_secs, sample_rate=sample_rate
         )
+
+    def synthesize(self, text: str, sample_rate: int) -> Iterator[bytes]:
+        """Like SpeechModels.synthesize (used outside a pipeline, e.g. a warm transfer's briefing)."""
+        self.spoken.append(text)
+        yield tone(min(self.max_secs, max(0.1, len(text) * self.secs_per_char)), sample_rate)

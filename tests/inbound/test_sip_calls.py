@@ -199,3 +199,84 @@ async def test_callers_outside_the_allowed_networks_are_refused(sip_server: Any)
     server, _, _ = await sip_server(sip={"allowed_networks": ["10.0.0.0/8"]})
     reply = await asyncio.to_thread(first_final, server.port, invite(G729_ONLY, "acl"))
     assert reply.startswith("SIP/2.0 403")
+
+
+async def test_warm_transfer_calls_the_agent_briefs_them_then_bridges(sip_server: Any) -> None:
+    from tests.peers.sipp import sipp_uas
+
+    speech = FakeSpeech(["I want to talk to a human"])
+    async with sipp_uas(SCENARIOS / "uas_answer.xml", calls=1) as agent:
+        server, runtime, url = await sip_server(
+            speech=speech, sip={"transfer_mode": "warm", "transfer_uri": f"sip:{{number}}@{agent.address}"}
+        )
+        caller = await run_sipp(
+            SCENARIOS / "uac_basic.xml", f"127.0.0.1:{server.port}", keys={"pause_ms": "9000"}
+        )
+        assert caller.ok, caller.explain()
+        agent_result = await agent.stop()
+    assert agent_result.successful == 1, agent_result.explain()
+    briefing = next(s for s in speech.spoken if s.startswith("Incoming transfer"))
+    assert "Connecting you now" in briefing
+    record = await call_record(url, runtime)
+    assert record["outcome"] == "transferred"
+    status = await settled(server)
+    assert status["calls"] == 0 and status["rtp_ports_in_use"] == 0
+
+
+async def test_late_offer_invite_without_sdp_gets_our_offer_and_the_ack_answers(sip_server: Any) -> None:
+    server, runtime, url = await sip_server()
+    loop = asyncio.get_running_loop()
+
+    def call() -> tuple[str, str]:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media,
+        ):
+            sock.bind(("127.0.0.1", 0))
+            media.bind(("127.0.0.1", 0))
+            sock.settimeout(5)
+            media.settimeout(5)
+            port, media_port = sock.getsockname()[1], media.getsockname()[1]
+            head = (
+                f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKlate1\r\n"
+                "From: <sip:late@127.0.0.1>;tag=l1\r\nTo: <sip:bot@127.0.0.1>\r\nCall-ID: late-offer-1\r\n"
+            )
+            sock.sendto(
+                (
+                    f"INVITE sip:bot@127.0.0.1 SIP/2.0\r\n{head}CSeq: 1 INVITE\r\n"
+                    f"Contact: <sip:late@127.0.0.1:{port}>\r\nContent-Length: 0\r\n\r\n"
+                ).encode(),
+                ("127.0.0.1", server.port),
+            )
+            while True:
+                reply = sock.recv(65535).decode()
+                if reply.startswith("SIP/2.0 200"):
+                    break
+            offer = reply.split("\r\n\r\n", 1)[1]
+            tag = reply.split("To: ", 1)[1].split("tag=", 1)[1].split("\r\n", 1)[0]
+            answer = (
+                f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"m=audio {media_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+            )
+            dialog = head.replace("branch=z9hG4bKlate1", "branch=z9hG4bKlate2").replace(
+                "To: <sip:bot@127.0.0.1>", f"To: <sip:bot@127.0.0.1>;tag={tag}"
+            )
+            sock.sendto(
+                (
+                    f"ACK sip:voicebot@127.0.0.1:{server.port} SIP/2.0\r\n{dialog}CSeq: 1 ACK\r\n"
+                    f"Content-Type: application/sdp\r\nContent-Length: {len(answer)}\r\n\r\n{answer}"
+                ).encode(),
+                ("127.0.0.1", server.port),
+            )
+            media.recv(2048)  # the bot's greeting arrives at the address of our answer
+            bye = dialog.replace("branch=z9hG4bKlate2", "branch=z9hG4bKlate3")
+            sock.sendto(
+                f"BYE sip:voicebot@127.0.0.1:{server.port} SIP/2.0\r\n{bye}CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n".encode(),
+                ("127.0.0.1", server.port),
+            )
+            return offer, sock.recv(65535).decode().split("\r\n", 1)[0]
+
+    offer, bye_status = await loop.run_in_executor(None, call)
+    assert "m=audio" in offer and "PCMU" in offer
+    assert bye_status == "SIP/2.0 200 OK"
+    assert (await settled(server))["calls"] == 0

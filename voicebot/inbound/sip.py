@@ -31,15 +31,16 @@ from voicebot.dialogue.types import Reply
 from voicebot.pipeline.call import CallInfo, run_call
 from voicebot.pipeline.sip_transport import SIP_SAMPLE_RATE, SipCallTransport
 from voicebot.rtp.endpoint import RtpEndpoint, RtpPortPool
-from voicebot.rtp.errors import SdpError
+from voicebot.rtp.errors import RtpError, SdpError
 from voicebot.rtp.events import AudioReceived, ByeReceived, DtmfReceived, RtpTimeout
-from voicebot.rtp.sdp import MediaParams, answer_offer
+from voicebot.rtp.sdp import PCMA, PCMU, MediaParams, answer_offer, create_offer, parse_answer
 from voicebot.sip.auth import DigestChallenger
 from voicebot.sip.transport import SipTransport
 from voicebot.sip.uri import NameAddr
 from voicebot.sip.useragent import (
     Call,
     CallAnswered,
+    CallConfirmed,
     CallEnded,
     CallProgress,
     DtmfInfo,
@@ -84,6 +85,7 @@ class _Leg:
     refer: asyncio.Queue[ReferStatus] = field(default_factory=asyncio.Queue)
     outbound: asyncio.Queue[UaEvent] = field(default_factory=asyncio.Queue)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    confirmed: asyncio.Event = field(default_factory=asyncio.Event)  # ACK received
     hangup_reason: str | None = None
     task: asyncio.Task[None] | None = None
     bridge: _Leg | None = None  # warm transfer: the agent's leg, bridged after the pipeline ends
@@ -198,6 +200,8 @@ class SipServer:
             leg.ended.set()
             if leg.transport is not None:
                 self._spawn(leg.transport.disconnected(), "sip-disconnected")
+        elif isinstance(event, CallConfirmed):
+            leg.confirmed.set()
         elif isinstance(event, ReofferReceived):
             self._reoffer(leg, event.sdp)
         elif isinstance(event, DtmfInfo):
@@ -273,27 +277,30 @@ class SipServer:
 
     async def _answer_and_run(self, leg: _Leg) -> None:
         call = leg.call
-        endpoint = await self.pool.open(allowed=self.allowed, timeout_s=self.config.rtp_timeout_secs)
-        leg.endpoint = endpoint
         try:
-            answer, params = answer_offer(
-                call.remote_sdp.decode("utf-8", "replace"),
+            endpoint = await self.pool.open(allowed=self.allowed, timeout_s=self.config.rtp_timeout_secs)
+        except RtpError as exc:  # every RTP port of the range is taken
+            log.warning("SIP call %s refused: %s", call.call_id, exc.reason)
+            self.ua.reject(
+                call, 503, self._now(), headers=[("Retry-After", str(self.config.retry_after_secs))]
+            )
+            leg.hangup_reason = "no_rtp_port"
+            return
+        leg.endpoint = endpoint
+        late_offer = not call.remote_sdp.strip()
+        if late_offer:  # no SDP in the INVITE: we offer in the 200, the answer comes in the ACK
+            local_sdp = create_offer(
                 address=self.media_host,
                 port=endpoint.port,
                 session_id=leg.session_id,
                 version=leg.sdp_version,
             )
-        except SdpError as exc:
-            log.info("SIP call %s: offer refused (%s)", call.call_id, exc.reason)
-            self.ua.reject(call, exc.status, self._now(), reason=exc.reason if exc.status != 488 else None)
-            leg.hangup_reason = "sdp_refused"
-            return
-        if not self.allowed(params.remote_address):
-            self.ua.reject(
-                call, 488, self._now(), headers=[("Warning", '305 voicebot "media address refused"')]
-            )
-            leg.hangup_reason = "media_refused"
-            return
+            params = None
+        else:
+            negotiated = self._negotiate(leg, call.remote_sdp, endpoint.port)
+            if negotiated is None:
+                return
+            local_sdp, params = negotiated
         self.ua.ring(call, self._now())
         self._flush()
         if self.config.ring_secs:
@@ -301,9 +308,13 @@ class SipServer:
                 await asyncio.wait_for(leg.ended.wait(), self.config.ring_secs)
         if call.ended:
             return  # CANCEL while ringing
-        endpoint.start(params)
-        self.ua.answer(call, answer.encode(), self._now())
+        self.ua.answer(call, local_sdp.encode(), self._now())
         self._flush()
+        if params is None:
+            params = await self._late_answer(leg)
+            if params is None:
+                return
+        endpoint.start(params)
         transport = SipCallTransport(endpoint, name=f"sip-{call.call_id[:12]}")
         leg.transport = transport
         pump = self._spawn(self._pump_media(leg), "sip-media")
@@ -335,6 +346,49 @@ class SipServer:
             if result is not None:
                 await self._record(leg, result.conversation_id, result.reason)
 
+    def _negotiate(self, leg: _Leg, offer: bytes, port: int) -> tuple[str, MediaParams] | None:
+        """Our answer to an INVITE's offer, or None after refusing the call (488 / 400)."""
+        call = leg.call
+        try:
+            answer, params = answer_offer(
+                offer.decode("utf-8", "replace"),
+                address=self.media_host,
+                port=port,
+                session_id=leg.session_id,
+                version=leg.sdp_version,
+            )
+        except SdpError as exc:
+            log.info("SIP call %s: offer refused (%s)", call.call_id, exc.reason)
+            self.ua.reject(
+                call, exc.status, self._now(), headers=[("Warning", f'399 voicebot "{exc.reason}"')]
+            )
+            leg.hangup_reason = "sdp_refused"
+            return None
+        if not self.allowed(params.remote_address):
+            self.ua.reject(
+                call, 488, self._now(), headers=[("Warning", '305 voicebot "media address refused"')]
+            )
+            leg.hangup_reason = "media_refused"
+            return None
+        return answer, params
+
+    async def _late_answer(self, leg: _Leg) -> MediaParams | None:
+        """The peer's answer to our offer, from its ACK; a call without a usable one is hung up."""
+        call = leg.call
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(leg.confirmed.wait(), 64 * self.ua.config.timers.t1)
+        if call.ended or not leg.confirmed.is_set():
+            return None
+        try:
+            params = parse_answer(call.remote_sdp.decode("utf-8", "replace"), (PCMU, PCMA), 101)
+        except SdpError as exc:
+            log.info("SIP call %s: the answer in the ACK is unusable (%s)", call.call_id, exc.reason)
+            params = None
+        if params is None or not self.allowed(params.remote_address):
+            self.hangup(leg, "sdp_refused")
+            return None
+        return params
+
     async def _pump_media(self, leg: _Leg) -> None:
         endpoint, transport = leg.endpoint, leg.transport
         assert endpoint is not None and transport is not None
@@ -365,10 +419,18 @@ class SipServer:
             self.ua.reject_reoffer(leg.call, 491, now)
             return
         leg.sdp_version += 1
+        if not sdp.strip():  # an offer-less re-INVITE: we offer (same stream), the ACK answers
+            offer = create_offer(
+                address=self.media_host,
+                port=endpoint.port,
+                session_id=leg.session_id,
+                version=leg.sdp_version,
+            )
+            self.ua.answer_reoffer(leg.call, offer.encode(), now)
+            return
         try:
-            offer = sdp.decode("utf-8", "replace") if sdp else leg.call.remote_sdp.decode("utf-8", "replace")
             answer, params = answer_offer(
-                offer,
+                sdp.decode("utf-8", "replace"),
                 address=self.media_host,
                 port=endpoint.port,
                 session_id=leg.session_id,
