@@ -65,7 +65,9 @@ async def sip_server(
 
     servers: list[SipServer] = []
 
-    async def start(speech: Any = None, sip: dict[str, Any] | None = None, **voice: Any) -> tuple[Any, Any, str]:
+    async def start(
+        speech: Any = None, sip: dict[str, Any] | None = None, **voice: Any
+    ) -> tuple[Any, Any, str]:
         voice = {"sip": SipConfig(**{"rtp_ports": (30000, 60000), **(sip or {})}), **voice}
         url, runtime, app = await voice_server(speech=speech, **voice)
         server = SipServer(runtime, host="127.0.0.1", port=0)

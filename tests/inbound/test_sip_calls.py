@@ -224,7 +224,7 @@ async def test_warm_transfer_calls_the_agent_briefs_them_then_bridges(sip_server
 
 
 async def test_late_offer_invite_without_sdp_gets_our_offer_and_the_ack_answers(sip_server: Any) -> None:
-    server, runtime, url = await sip_server()
+    server, _, _ = await sip_server()
     loop = asyncio.get_running_loop()
 
     def call() -> tuple[str, str]:
@@ -271,7 +271,10 @@ async def test_late_offer_invite_without_sdp_gets_our_offer_and_the_ack_answers(
             media.recv(2048)  # the bot's greeting arrives at the address of our answer
             bye = dialog.replace("branch=z9hG4bKlate2", "branch=z9hG4bKlate3")
             sock.sendto(
-                f"BYE sip:voicebot@127.0.0.1:{server.port} SIP/2.0\r\n{bye}CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n".encode(),
+                (
+                    f"BYE sip:voicebot@127.0.0.1:{server.port} SIP/2.0\r\n{bye}"
+                    "CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+                ).encode(),
                 ("127.0.0.1", server.port),
             )
             return offer, sock.recv(65535).decode().split("\r\n", 1)[0]
