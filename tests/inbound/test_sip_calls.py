@@ -44,7 +44,7 @@ async def test_basic_call_with_caller_speech_is_answered_and_recorded(sip_server
     speech = FakeSpeech(["What are your opening hours?"])
     server, runtime, url = await sip_server(speech=speech)
     result = await run_sipp(
-        SCENARIOS / "uac_basic.xml", f"127.0.0.1:{server.port}", keys={"pause_ms": "3000"}
+        SCENARIOS / "uac_basic.xml", f"127.0.0.1:{server.port}", keys={"pause_ms": "7000"}
     )
     assert result.ok, result.explain()
     assert speech.segments, "the caller's RTP audio never reached STT"
@@ -61,7 +61,7 @@ async def test_call_over_tcp(sip_server: Any) -> None:
     speech = FakeSpeech(["What are your opening hours?"])
     server, runtime, url = await sip_server(speech=speech)
     result = await run_sipp(
-        SCENARIOS / "uac_basic.xml", f"127.0.0.1:{server.port}", transport="t1", keys={"pause_ms": "2000"}
+        SCENARIOS / "uac_basic.xml", f"127.0.0.1:{server.port}", transport="t1", keys={"pause_ms": "7000"}
     )
     assert result.ok, result.explain()
     record = await call_record(url, runtime)

@@ -333,10 +333,12 @@ class SipServer:
             )
         finally:
             pump.cancel()
-            if leg.bridge is not None and not call.ended:
+            if leg.bridge is not None:  # warm transfer: bridged (or the agent hung up if the caller left)
                 from voicebot.inbound.sip_bridge import bridge
 
                 await bridge(self, leg, leg.bridge)
+            if not call.ended and leg.bridge is None:
+                await self._drain(leg)  # the goodbye's last words are still in the RTP queue
             if not call.ended:
                 leg.hangup_reason = leg.hangup_reason or (
                     "transferred" if result is not None and result.reason == "transferred" else "bot_hangup"
@@ -345,6 +347,13 @@ class SipServer:
                 self._flush()
             if result is not None:
                 await self._record(leg, result.conversation_id, result.reason)
+
+    async def _drain(self, leg: _Leg, limit_s: float = 2.0) -> None:
+        endpoint = leg.endpoint
+        for _ in range(int(limit_s / 0.02)):
+            if endpoint is None or endpoint.queued_audio_ms <= 0 or leg.ended.is_set():
+                return
+            await asyncio.sleep(0.02)
 
     def _negotiate(self, leg: _Leg, offer: bytes, port: int) -> tuple[str, MediaParams] | None:
         """Our answer to an INVITE's offer, or None after refusing the call (488 / 400)."""

@@ -128,6 +128,7 @@ class SipCallTransport(BaseTransport):
             audio_in_sample_rate=SIP_SAMPLE_RATE,
             audio_out_sample_rate=SIP_SAMPLE_RATE,
             audio_out_10ms_chunks=2,
+            audio_out_end_silence_secs=0,  # the SIP side lets the RTP queue drain before its BYE
         )
         self._input = _SipInput(params, name=f"{self.name}#input")
         self._output = _SipOutput(media, params, name=f"{self.name}#output")
