@@ -283,3 +283,31 @@ async def test_late_offer_invite_without_sdp_gets_our_offer_and_the_ack_answers(
     assert "m=audio" in offer and "PCMU" in offer
     assert bye_status == "SIP/2.0 200 OK"
     assert (await settled(server))["calls"] == 0
+
+
+@pytest.mark.parametrize(("password", "state"), [("pw", "registered"), ("wrong", "failed")])
+async def test_trunk_registration_with_digest(
+    sip_server: Any, monkeypatch: pytest.MonkeyPatch, password: str, state: str
+) -> None:
+    from tests.peers.sipp import sipp_uas
+
+    monkeypatch.setenv("VOICEBOT_TEST_TRUNK_PASSWORD", password)
+    keys = {"user": "bot", "password": "pw", "expires": "120"}
+    async with sipp_uas(SCENARIOS / "uas_registrar.xml", calls=1, keys=keys) as registrar:
+        trunk = {
+            "registrar": f"sip:{registrar.address}",
+            "aor": "sip:reception@127.0.0.1",
+            "username": "bot",
+            "password_env": "VOICEBOT_TEST_TRUNK_PASSWORD",
+            "expires": 120,
+        }
+        server, _, _ = await sip_server(sip={"trunk": trunk})
+        for _ in range(200):
+            regs = server.ua._registrations
+            if regs and regs[0].state.value in ("registered", "failed"):
+                break
+            await asyncio.sleep(0.05)
+        reg = server.ua._registrations[0]
+        assert reg.state.value == state
+        if state == "registered":
+            assert reg.granted == 120 and reg.refresh_at is not None
