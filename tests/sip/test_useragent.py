@@ -331,3 +331,23 @@ def test_register_with_digest_and_refresh() -> None:
     ((data, _),) = phone.datagrams_to_send()
     refresh = parse_message(data)
     assert isinstance(refresh, SipRequest) and refresh.method == "REGISTER" and refresh.cseq.number == 3
+
+
+def test_any_bytes_in_never_raise_and_answers_are_well_formed() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    prefixes = st.sampled_from(
+        [b"", req("INVITE").encode()[:200], req("OPTIONS").encode(), b"SIP/2.0 200 OK\r\n"]
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(prefixes, st.binary(max_size=400))
+    def check(prefix: bytes, tail: bytes) -> None:
+        bot = UserAgent(BOT)
+        bot.receive(prefix + tail, Peer("udp", "127.0.0.1", 5070), 0.0)
+        bot.handle_timer(100.0)
+        for data, _ in bot.datagrams_to_send():
+            parse_message(data)  # whatever we answer parses
+
+    check()
