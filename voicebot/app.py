@@ -126,7 +126,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             sip = SipServer(
                 runtime, host=settings.host, port=settings.sip_port, reuse_port=settings.sip_reuse_port
             )
-            await sip.start()
+            try:
+                await sip.start()
+            except OSError as exc:
+                log.error("%s; choose another port with --sip-port P, or --no-sip", exc)
+                await runtime.stop()
+                raise
         app.state.sip = sip
         try:
             yield
