@@ -311,3 +311,13 @@ async def test_trunk_registration_with_digest(
         assert reg.state.value == state
         if state == "registered":
             assert reg.granted == 120 and reg.refresh_at is not None
+
+
+async def test_rtp_timeout_hangs_up(sip_server: Any) -> None:
+    # the caller's audio stops after its question; with no RTP for 1.5 s the bot hangs up
+    server, runtime, url = await sip_server(sip={"rtp_timeout_secs": 1.5}, silence_prompt_secs=60.0)
+    result = await run_sipp(SCENARIOS / "uac_bye_from_bot.xml", f"127.0.0.1:{server.port}")
+    assert result.ok, result.explain()
+    record = await call_record(url, runtime)
+    assert record["hangup_reason"] == "rtp_timeout"
+    assert (await settled(server))["rtp_ports_in_use"] == 0
