@@ -23,7 +23,12 @@ pytestmark = [
 
 
 async def call_record(url: str, runtime: Any) -> dict[str, Any]:
-    rows = await runtime.audit.recent_actions(runtime.tenant.id, "voice.sip_call", 10)
+    """The newest SIP call record, read over the API (written as the call winds down)."""
+    for _ in range(100):
+        rows = await runtime.audit.recent_actions(runtime.tenant.id, "voice.sip_call", 10)
+        if rows:
+            break
+        await asyncio.sleep(0.05)
     assert rows, "no SIP call was recorded"
     async with httpx.AsyncClient(base_url=url) as http:
         record = (await http.get(f"/v1/voice/conversations/{rows[0].conversation_id}/call")).json()
@@ -321,3 +326,31 @@ async def test_rtp_timeout_hangs_up(sip_server: Any) -> None:
     record = await call_record(url, runtime)
     assert record["hangup_reason"] == "rtp_timeout"
     assert (await settled(server))["rtp_ports_in_use"] == 0
+
+
+async def test_baresip_softphone_calls_the_bot_and_hears_it(sip_server: Any, tmp_path: Path) -> None:
+    import numpy as np
+
+    from tests.fakes.speech import TONE_HZ
+    from tests.peers.baresip import Baresip, baresip_available, read_wav_pcm16
+
+    if not baresip_available():
+        pytest.skip("baresip (Debian baresip-core) is not installed")
+    speech = FakeSpeech(["What are your opening hours?"])
+    server, runtime, url = await sip_server(speech=speech)
+    async with Baresip(SCENARIOS / "caller_question_ulaw.wav", listen_s=4.0, record_dir=tmp_path) as phone:
+        await phone.dial(f"sip:reception@127.0.0.1:{server.port}")
+        await phone.wait_established(10)
+        await phone.wait_closed(40)  # baresip hangs up when its microphone file ends
+    heard = phone.recording
+    assert heard is not None and heard.exists(), list(tmp_path.iterdir())
+    pcm, rate = read_wav_pcm16(heard)
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    # the fake TTS speaks a 300 Hz tone: the softphone must have heard it (greeting and answer)
+    spectrum = np.abs(np.fft.rfft(samples))
+    freqs = np.fft.rfftfreq(samples.size, 1 / rate)
+    peak = freqs[np.argmax(spectrum[freqs > 100]) + np.count_nonzero(freqs <= 100)]
+    assert abs(peak - TONE_HZ) < 10, peak
+    assert len(speech.spoken) >= 2 and "open" in speech.spoken[1].lower(), speech.spoken
+    record = await call_record(url, runtime)
+    assert record["hangup_reason"] == "remote_bye" and "reception" in record["to"]
