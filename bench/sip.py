@@ -8,7 +8,8 @@ print one JSON object.
 Phase 1 (SIPp, tests/data/sipp/uac_basic.xml, each call about 5.3 s of caller speech then BYE):
 ``--calls`` calls one at a time (``-l 1``), then ``--concurrent`` calls at once (``-l N -m N``, 100
 calls/s). ``setup_p50_ms`` / ``setup_p95_ms``: INVITE -> 200 from SIPp's rtd timer over all calls
-(``loaded_setup_p95_ms``: the concurrent ones); ``calls`` and ``failed_calls`` from SIPp's statistics.
+(whole ms; ``loaded_setup_p95_ms``: the concurrent ones); ``calls`` and ``failed_calls`` from SIPp's stats,
+``rejected_503``: failed calls the server refused with 503 (its admission limit).
 
 Phase 2 (a scripted caller in this file: voicebot.sip.message for INVITE/ACK/BYE over UDP, RTP with a
 12-byte header): ``--v2v-calls`` calls one after another, ``--turns`` questions each (Piper-synthesized,
@@ -384,6 +385,8 @@ async def phase1(target: str, calls: int, concurrent: int, pause_ms: int) -> dic
     out: dict[str, Any] = {
         "calls": calls + concurrent,
         "failed_calls": sum(n - r.successful for r, n in zip(runs, wanted, strict=True)),
+        # of those, calls the server refused with 503 (admission limit): SIPp logs each as unexpected
+        "rejected_503": sum(len(re.findall(r"received 'SIP/2\.0 503", r.errors)) for r in runs),
         "setup_p50_ms": round(statistics.median(setup), 1) if setup else None,
         "setup_p95_ms": round(percentile(setup, 0.95), 1) if setup else None,
         "loaded_setup_p95_ms": round(percentile(loaded, 0.95), 1) if loaded else None,
