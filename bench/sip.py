@@ -15,7 +15,10 @@ Phase 2 (a scripted caller in this file: voicebot.sip.message for INVITE/ACK/BYE
 12-byte header): ``--v2v-calls`` calls one after another, ``--turns`` questions each (Piper-synthesized,
 8 kHz mu-law, sent in real time in 20 ms packets with silence between them, as a phone does). Per turn:
 the last caller speech packet sent -> the first bot RTP packet after it whose audio is not silence.
-``v2v_p50_ms`` / ``v2v_p95_ms``.
+``v2v_p50_ms`` / ``v2v_p95_ms``; ``v2v_first_packet_*`` measure as bench/voice.py's ``v2v`` does (all of
+the question's audio sent -> the first bot packet), for a like-for-like comparison with WebSocket calls.
+The server started here allows ``--concurrent`` + 4 calls (``VOICEBOT_MAX_CALLS``) and is measured
+once its TTS cache is warm.
 
 Leaks, after the calls have ended: ``leaked_fds`` (server /proc/<pid>/fd count after - before, only
 when this script started the server), ``leaked_calls`` and ``leaked_rtp_ports`` from
@@ -45,12 +48,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.chat import _wait_ready, percentile  # noqa: E402
+from bench.voice import is_speech, wait_for_warm_cache  # noqa: E402
 from tests.peers.sipp import SCENARIOS, SippResult, free_port, run_sipp, sipp_uas  # noqa: E402
 from voicebot.sip import Headers, SipRequest, SipResponse, parse_message  # noqa: E402
 
@@ -58,20 +61,6 @@ LOOP = "127.0.0.1"
 FRAME = 160  # 20 ms of 8 kHz mu-law
 SILENCE = b"\xff" * FRAME
 T1 = 0.5
-
-# mu-law byte -> linear sample, for telling speech from silence in what the bot sends
-_U = ~np.arange(256, dtype=np.int32) & 0xFF
-_MAG = (((_U & 0x0F) << 3) + 0x84) << ((_U >> 4) & 0x07)
-ULAW_TO_LINEAR = np.where(_U & 0x80, 0x84 - _MAG, _MAG - 0x84).astype(np.int32)
-SPEECH_RMS = 300.0  # comfort noise and dithered silence stay well below this
-
-
-def is_speech(payload: bytes) -> bool:
-    if not payload:
-        return False
-    samples = ULAW_TO_LINEAR[np.frombuffer(payload, dtype=np.uint8)]
-    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) > SPEECH_RMS
-
 
 # --- phase 2: a scripted SIP/RTP caller ---------------------------------------------------------
 
@@ -108,6 +97,7 @@ class Caller:
         self.cseq = 0
         self.responses: asyncio.Queue[SipResponse] = asyncio.Queue()
         self.speech_at: list[float] = []  # arrival times of bot packets with speech
+        self.packets_at: list[float] = []  # arrival times of every bot audio packet
         self.remote_tag: str | None = None
         self.remote_target = f"sip:voicebot@{target[0]}:{target[1]}"
         self.rtp_remote: tuple[str, int] | None = None
@@ -229,6 +219,7 @@ class Caller:
     # RTP ---------------------------------------------------------------------------------------
 
     def on_rtp(self, at: float, payload: bytes) -> None:
+        self.packets_at.append(at)
         if is_speech(payload):
             self.speech_at.append(at)
 
@@ -269,21 +260,27 @@ class Caller:
 
 async def v2v_call(
     target: tuple[str, int], turns: int, audio: list[bytes], first: int
-) -> tuple[float, list[float]]:
+) -> tuple[float, list[float], list[float]]:
+    """One scripted call: (setup ms, v2v ms per turn, v2v ms per turn measured as bench/voice.py's
+    ``v2v``: all of the question's audio sent -> the first bot packet, silent or not)."""
     caller = Caller(target)
     await caller.open()
     v2v: list[float] = []
+    frames: list[float] = []
     try:
         setup = await caller.invite()
         await caller.listen(0.8, since=0.0, timeout_s=10.0)  # the greeting, if any
         for t in range(turns):
             end = await caller.say(audio[(first + t) % len(audio)])
+            sent = time.monotonic()
             await caller.listen(1.0, since=end)
             reply = next((s for s in caller.speech_at if s > end), None)
             if reply is not None:
                 v2v.append((reply - end) * 1000)
+            if (packet := next((p for p in caller.packets_at if p > sent), None)) is not None:
+                frames.append((packet - sent) * 1000)
         await caller.bye()
-        return setup, v2v
+        return setup, v2v, frames
     finally:
         caller.close()
 
@@ -291,8 +288,13 @@ async def v2v_call(
 # --- server and leaks -------------------------------------------------------------------------
 
 
-def start_server(data_dir: Path, sip_port: int) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "VOICEBOT_DATA_DIR": str(data_dir), "VOICEBOT_LOG_LEVEL": "WARNING"}
+def start_server(data_dir: Path, sip_port: int, max_calls: int) -> tuple[subprocess.Popen[str], str]:
+    env = {
+        **os.environ,
+        "VOICEBOT_DATA_DIR": str(data_dir),
+        "VOICEBOT_LOG_LEVEL": "WARNING",
+        "VOICEBOT_MAX_CALLS": str(max_calls),  # room for the concurrent phase: no call is refused
+    }
     env.pop("DATABASE_URL", None)
     exe = ROOT / ".venv" / "bin" / "voicebot"
     cmd = [str(exe), "serve", "--host", LOOP, "--port", "0", "--workers", "1", "--sip-port", str(sip_port)]
@@ -400,11 +402,13 @@ async def phase1(target: str, calls: int, concurrent: int, pause_ms: int) -> dic
 async def phase2(target: str, calls: int, turns: int, audio: list[bytes]) -> dict[str, Any]:
     host, port = target.rsplit(":", 1)
     v2v: list[float] = []
+    frames: list[float] = []
     errors: list[str] = []
     for n in range(calls):
         try:
-            _, turns_ms = await v2v_call((host, int(port)), turns, audio, n)
+            _, turns_ms, frames_ms = await v2v_call((host, int(port)), turns, audio, n)
             v2v += turns_ms
+            frames += frames_ms
         except (RuntimeError, TimeoutError, OSError) as exc:
             errors.append(repr(exc)[:300])
     out: dict[str, Any] = {
@@ -412,6 +416,8 @@ async def phase2(target: str, calls: int, turns: int, audio: list[bytes]) -> dic
         "v2v_turns": len(v2v),
         "v2v_p50_ms": round(statistics.median(v2v), 1) if v2v else None,
         "v2v_p95_ms": round(percentile(v2v, 0.95), 1) if v2v else None,
+        "v2v_first_packet_p50_ms": round(statistics.median(frames), 1) if frames else None,
+        "v2v_first_packet_p95_ms": round(percentile(frames, 0.95), 1) if frames else None,
     }
     if errors:
         out["v2v_errors"] = errors[:3]
@@ -473,8 +479,9 @@ def main() -> None:
     else:
         sip_port = args.sip_port or free_port()
         with tempfile.TemporaryDirectory(prefix="voicebot-bench-") as tmp:
-            proc, url = start_server(Path(tmp), sip_port)
+            proc, url = start_server(Path(tmp), sip_port, max(8, args.concurrent + 4))
             try:
+                wait_for_warm_cache(url)
                 result = asyncio.run(drive(args, f"{LOOP}:{sip_port}", url, proc.pid, audio))
             finally:
                 proc.terminate()

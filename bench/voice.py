@@ -5,10 +5,13 @@ one JSON object.
 
 The caller questions are synthesized once with the Piper voice (models/piper-joe), resampled to
 8 kHz mu-law and sent in real time as 20 ms Twilio ``media`` events, each followed by silence. Per
-turn the client measures end of caller speech (the last speech frame sent) -> the first bot audio
-frame received after it (``v2v``); the server's own per-turn parts (VAD wait, STT, dialogue, TTS
-first chunk, transport) come from ``GET /v1/voice/conversations/{id}/latency``. ``cpu`` is the
-server process's CPU seconds over the wall time of the call phase. Only 127.0.0.1.
+turn the client measures end of caller audio (the last frame of the synthesized question sent, its
+trailing silence included) -> the first bot audio frame received after it (``v2v``), and, stricter,
+the last caller frame with speech in it -> the first bot frame with speech in it (``v2v_speech``:
+what a caller hears as the gap; bench/sip.py's ``v2v``); the server's own per-turn parts (VAD
+wait, STT, dialogue, TTS first chunk, transport) come from
+``GET /v1/voice/conversations/{id}/latency``. ``cpu`` is the server process's CPU seconds over the
+wall time of the call phase. Only 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -42,6 +45,20 @@ QUESTIONS = [
 ]
 FRAME = 160
 
+# mu-law byte -> linear sample, to tell speech from silence in 20 ms frames
+_U = ~np.arange(256, dtype=np.int32) & 0xFF
+_MAG = (((_U & 0x0F) << 3) + 0x84) << ((_U >> 4) & 0x07)
+ULAW_TO_LINEAR = np.where(_U & 0x80, 0x84 - _MAG, _MAG - 0x84).astype(np.int32)
+SPEECH_RMS = 300.0  # comfort noise and dithered silence stay well below this
+
+
+def is_speech(payload: bytes) -> bool:
+    """Whether a 20 ms mu-law frame carries speech (RMS above SPEECH_RMS)."""
+    if not payload:
+        return False
+    samples = ULAW_TO_LINEAR[np.frombuffer(payload, dtype=np.uint8)]
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) > SPEECH_RMS
+
 
 def synthesize(models_dir: Path) -> list[bytes]:
     """Each question as 8 kHz mu-law bytes."""
@@ -68,25 +85,34 @@ class Call:
     def __init__(self, ws: Any, sid: str) -> None:
         self.ws, self.sid = ws, sid
         self.media: list[float] = []
+        self.speech: list[float] = []  # arrival times of frames with speech in them
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         try:
             async for message in self.ws:
-                if json.loads(message).get("event") == "media":
-                    self.media.append(time.monotonic())
+                event = json.loads(message)
+                if event.get("event") == "media":
+                    at = time.monotonic()
+                    self.media.append(at)
+                    if is_speech(base64.b64decode(event["media"]["payload"])):
+                        self.speech.append(at)
         except websockets.ConnectionClosed:
             pass
 
-    async def send(self, ulaw: bytes) -> None:
-        start = time.monotonic()
+    async def send(self, ulaw: bytes) -> float:
+        """Send in real time; returns when the last frame with speech in it left."""
+        start = last = time.monotonic()
         for n, i in enumerate(range(0, len(ulaw), FRAME)):
             chunk = ulaw[i : i + FRAME].ljust(FRAME, b"\xff")
+            if is_speech(chunk):
+                last = time.monotonic()
             payload = base64.b64encode(chunk).decode()
             await self.ws.send(
                 json.dumps({"event": "media", "streamSid": self.sid, "media": {"payload": payload}})
             )
             await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - time.monotonic()))
+        return last
 
     async def quiet(self, secs: float, since: float = 0.0, timeout: float = 20.0) -> None:
         """Send silence until the bot has spoken after ``since`` and then been quiet for ``secs``."""
@@ -107,7 +133,9 @@ class Call:
             await asyncio.sleep(0.02)
 
 
-async def one_call(base: str, n: int, turns: int, audio: list[bytes], v2v: list[float]) -> str | None:
+async def one_call(
+    base: str, n: int, turns: int, audio: list[bytes], v2v: list[float], v2v_speech: list[float]
+) -> str | None:
     sid = f"MZbench{n:04d}"
     url = base.replace("http://", "ws://") + "/v1/media/twilio"
     async with websockets.connect(url) as ws:
@@ -117,13 +145,15 @@ async def one_call(base: str, n: int, turns: int, audio: list[bytes], v2v: list[
         call = Call(ws, sid)
         await call.quiet(0.8)  # the greeting
         for t in range(turns):
-            await call.send(audio[(n + t) % len(audio)])
+            last_speech = await call.send(audio[(n + t) % len(audio)])
             end = time.monotonic()
             await call.quiet(1.0, since=end)
             first = next((m for m in call.media if m > end), None)
             if first is None:
                 return None
             v2v.append((first - end) * 1000)
+            if (heard := next((m for m in call.speech if m > last_speech), None)) is not None:
+                v2v_speech.append((heard - last_speech) * 1000)
         await ws.send(json.dumps({"event": "stop", "streamSid": sid}))
     await call.reader
     return sid
@@ -131,9 +161,10 @@ async def one_call(base: str, n: int, turns: int, audio: list[bytes], v2v: list[
 
 async def drive(base: str, calls: int, turns: int, audio: list[bytes], pid: int | None) -> dict[str, Any]:
     v2v: list[float] = []
+    v2v_speech: list[float] = []
     cpu0, wall0 = (server_cpu(pid) if pid else 0.0), time.monotonic()
     results = await asyncio.gather(
-        *(one_call(base, n, turns, audio, v2v) for n in range(calls)), return_exceptions=True
+        *(one_call(base, n, turns, audio, v2v, v2v_speech) for n in range(calls)), return_exceptions=True
     )
     wall = time.monotonic() - wall0
     cpu = (server_cpu(pid) - cpu0) / wall if pid else None
@@ -153,6 +184,8 @@ async def drive(base: str, calls: int, turns: int, audio: list[bytes], pid: int 
         "failed_calls": failed,
         "v2v_p50_ms": round(statistics.median(v2v), 1) if v2v else None,
         "v2v_p95_ms": round(percentile(v2v, 0.95), 1) if v2v else None,
+        "v2v_speech_p50_ms": round(statistics.median(v2v_speech), 1) if v2v_speech else None,
+        "v2v_speech_p95_ms": round(percentile(v2v_speech, 0.95), 1) if v2v_speech else None,
         "cpu": round(cpu, 3) if cpu is not None else None,
         "parts_p50_ms": {k: round(statistics.median(v), 1) for k, v in parts.items()},
         "parts_p95_ms": {k: round(percentile(v, 0.95), 1) for k, v in parts.items()},

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         le=65535,
         description="SIP port (UDP and TCP, on `host`); None: no SIP. `voicebot serve` sets 5060.",
     )
+    max_calls: int | None = Field(
+        None, ge=1, description="Concurrent calls per process; overrides the tenant's voice.max_calls."
+    )
     sip_reuse_port: bool = Field(
         False, description="Bind SIP with SO_REUSEPORT (set by `voicebot serve` with several workers)."
     )
@@ -188,6 +191,11 @@ class SipConfig(_Strict):
         None, description="Address put in SDP and bound for RTP; default: the SIP bind address."
     )
     rtp_timeout_secs: float = Field(30.0, gt=0, description="Hang up after this long without RTP.")
+    jitter_buffer_ms: tuple[int, int] = Field(
+        (20, 200),
+        description="Adaptive jitter buffer: [least, most] playout delay in ms (whole 20 ms frames), chosen "
+        "from the measured interarrival jitter.",
+    )
     transfer_uri: str = Field(
         "sip:{number}@127.0.0.1:5080",
         description="How a voice.transfer number becomes a SIP URI ({number}); sip: targets are used as is.",
@@ -208,6 +216,14 @@ class SipConfig(_Strict):
                 ipaddress.ip_network(net, strict=False)
             except ValueError as exc:
                 raise ValueError(f"not a network: {net!r}") from exc
+        return value
+
+    @field_validator("jitter_buffer_ms")
+    @classmethod
+    def _jitter(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 0 <= low <= high <= 1000:
+            raise ValueError("jitter_buffer_ms must be [least, most] with 0 <= least <= most <= 1000")
         return value
 
     @field_validator("rtp_ports")

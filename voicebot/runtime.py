@@ -103,7 +103,7 @@ class Runtime:
         self._speech_override = speech
         # voicebot.pipeline.speech.SpeechModels (or a fake) when tenant.voice.enabled, else None
         self.speech: Any = None
-        self.call_admission = CallAdmission(self.tenant.voice.max_calls)
+        self.call_admission = CallAdmission(self.settings.max_calls or self.tenant.voice.max_calls)
         self._started = False
 
     async def start(self, progress: Progress = lambda _m: None) -> None:

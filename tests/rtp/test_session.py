@@ -391,3 +391,25 @@ def test_close_sends_bye_and_stops() -> None:
     assert session.datagrams_to_send(0.1) == []
     session.close(0.2)
     assert session.datagrams_to_send(0.2) == []
+
+
+def test_adaptive_playout_delay_follows_measured_jitter() -> None:
+    params = MediaParams("127.0.0.1", 40000, PCMU, 101)
+    session = RtpSession(
+        params, ssrc=1, allowed=lambda h: True, now=0.0, jitter_depth_frames=1, jitter_max_frames=10
+    )
+    payload = b"\xff" * 160
+    # steady packets: the minimum depth (one frame)
+    for n in range(20):
+        session.receive_rtp(bytes(RtpPacket(0, n, n * 160, 7, payload)), ("127.0.0.1", 40000), n * 0.02)
+    assert session._jitter.depth_s == pytest.approx(0.02)
+    # packets arriving 0-60 ms off their schedule: a deeper buffer for the next talkspurt
+    jittery = RtpSession(
+        params, ssrc=1, allowed=lambda h: True, now=0.0, jitter_depth_frames=1, jitter_max_frames=10
+    )
+    for n in range(200):
+        late = 0.06 if n % 2 else 0.0
+        jittery.receive_rtp(
+            bytes(RtpPacket(0, n, n * 160, 7, payload)), ("127.0.0.1", 40000), n * 0.02 + late
+        )
+    assert 0.06 <= jittery._jitter.depth_s <= 0.2

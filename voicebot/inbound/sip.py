@@ -175,6 +175,16 @@ class SipServer:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def open_media(self) -> RtpEndpoint:
+        """An RTP endpoint on a fresh port pair, with the configured timeout and jitter buffer."""
+        least, most = self.config.jitter_buffer_ms
+        return await self.pool.open(
+            allowed=self.allowed,
+            timeout_s=self.config.rtp_timeout_secs,
+            jitter_depth_frames=max(1, round(least / 20)),
+            jitter_max_frames=max(1, round(most / 20)),
+        )
+
     def allowed(self, host: str) -> bool:
         try:
             ip = ipaddress.ip_address(host)
@@ -278,7 +288,7 @@ class SipServer:
     async def _answer_and_run(self, leg: _Leg) -> None:
         call = leg.call
         try:
-            endpoint = await self.pool.open(allowed=self.allowed, timeout_s=self.config.rtp_timeout_secs)
+            endpoint = await self.open_media()
         except RtpError as exc:  # every RTP port of the range is taken
             log.warning("SIP call %s refused: %s", call.call_id, exc.reason)
             self.ua.reject(

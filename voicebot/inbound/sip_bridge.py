@@ -69,7 +69,7 @@ async def _speak(server: SipServer, endpoint: RtpEndpoint, text: str) -> None:
 async def warm_transfer(server: SipServer, leg: _Leg, uri: str, reply: Reply) -> bool:
     from voicebot.inbound.sip import _Leg
 
-    endpoint = await server.pool.open(allowed=server.allowed, timeout_s=server.config.rtp_timeout_secs)
+    endpoint = await server.open_media()
     offer = create_offer(
         address=server.media_host, port=endpoint.port, session_id=leg.session_id + 1, version=1
     )

@@ -84,9 +84,14 @@ class RtpSession:
         timeout_s: float = 30.0,
         rtcp_interval_s: float = 5.0,
         jitter_depth_frames: int = 3,
+        jitter_max_frames: int | None = None,
         now: float,
         cname: str = "voicebot",
     ) -> None:
+        # jitter_max_frames set: adaptive playout delay, from jitter_depth_frames (the minimum) up to
+        # it, chosen from the measured interarrival jitter each time the buffer (re)starts
+        self._jitter_min_frames = jitter_depth_frames
+        self._jitter_max_frames = jitter_max_frames
         self.ssrc = ssrc
         self.cname = cname
         self._params = params
@@ -252,7 +257,17 @@ class RtpSession:
                 self._events.append(DtmfReceived(digit))
             return
         reception.update_jitter(now * SAMPLE_RATE, packet.timestamp)
+        if self._jitter_max_frames is not None:
+            self._jitter.depth_s = self._adaptive_depth(reception.jitter / SAMPLE_RATE)
         self._jitter.push(packet.sequence, packet.timestamp, self._decoder(packet.payload), now)
+
+    def _adaptive_depth(self, jitter_s: float) -> float:
+        """Playout delay for the next talkspurt: three times the interarrival jitter (A.8) plus 5 ms,
+        in whole frames, within [jitter_depth_frames, jitter_max_frames]. Applied when the buffer
+        (re)starts, so a delay that proves too short shows as an underrun and is raised then."""
+        assert self._jitter_max_frames is not None
+        frames = math.ceil((3 * jitter_s + 0.005) / FRAME_S)
+        return max(self._jitter_min_frames, min(self._jitter_max_frames, frames)) * FRAME_S
 
     def _new_source(self, packet: RtpPacket) -> ReceptionStats:
         if self._reception is not None:
