@@ -192,9 +192,9 @@ class SipConfig(_Strict):
     )
     rtp_timeout_secs: float = Field(30.0, gt=0, description="Hang up after this long without RTP.")
     jitter_buffer_ms: tuple[int, int] = Field(
-        (20, 200),
-        description="Adaptive jitter buffer: [least, most] playout delay in ms (whole 20 ms frames), chosen "
-        "from the measured interarrival jitter.",
+        (10, 200),
+        description="Adaptive jitter buffer: [least, most] playout delay in ms, chosen from the measured "
+        "interarrival jitter (3 x jitter + 5 ms).",
     )
     transfer_uri: str = Field(
         "sip:{number}@127.0.0.1:5080",

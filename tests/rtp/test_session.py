@@ -396,13 +396,13 @@ def test_close_sends_bye_and_stops() -> None:
 def test_adaptive_playout_delay_follows_measured_jitter() -> None:
     params = MediaParams("127.0.0.1", 40000, PCMU, 101)
     session = RtpSession(
-        params, ssrc=1, allowed=lambda h: True, now=0.0, jitter_depth_frames=1, jitter_max_frames=10
+        params, ssrc=1, allowed=lambda h: True, now=0.0, jitter_depth_frames=0.5, jitter_max_frames=10
     )
     payload = b"\xff" * 160
-    # steady packets: the minimum depth (one frame)
+    # steady packets: the minimum depth
     for n in range(20):
         session.receive_rtp(bytes(RtpPacket(0, n, n * 160, 7, payload)), ("127.0.0.1", 40000), n * 0.02)
-    assert session._jitter.depth_s == pytest.approx(0.02)
+    assert session._jitter.depth_s == pytest.approx(0.01)
     # packets arriving 0-60 ms off their schedule: a deeper buffer for the next talkspurt
     jittery = RtpSession(
         params, ssrc=1, allowed=lambda h: True, now=0.0, jitter_depth_frames=1, jitter_max_frames=10

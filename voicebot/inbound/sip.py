@@ -181,8 +181,8 @@ class SipServer:
         return await self.pool.open(
             allowed=self.allowed,
             timeout_s=self.config.rtp_timeout_secs,
-            jitter_depth_frames=max(1, round(least / 20)),
-            jitter_max_frames=max(1, round(most / 20)),
+            jitter_depth_frames=least / 20,
+            jitter_max_frames=max(least, most) / 20,
         )
 
     def allowed(self, host: str) -> bool:

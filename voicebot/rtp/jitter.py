@@ -24,7 +24,7 @@ _PLAYED_MEMORY = 64  # recently played sequence numbers, to tell duplicates from
 
 class JitterBuffer:
     def __init__(
-        self, frame_samples: int = 160, depth_frames: int = 3, max_frames: int = 50, clock_rate: int = 8000
+        self, frame_samples: int = 160, depth_frames: float = 3, max_frames: int = 50, clock_rate: int = 8000
     ) -> None:
         if frame_samples <= 0 or depth_frames < 0 or max_frames < 1:
             raise ValueError("bad jitter buffer geometry")

@@ -83,8 +83,8 @@ class RtpSession:
         allowed: Callable[[str], bool],
         timeout_s: float = 30.0,
         rtcp_interval_s: float = 5.0,
-        jitter_depth_frames: int = 3,
-        jitter_max_frames: int | None = None,
+        jitter_depth_frames: float = 3,
+        jitter_max_frames: float | None = None,
         now: float,
         cname: str = "voicebot",
     ) -> None:
@@ -263,10 +263,11 @@ class RtpSession:
 
     def _adaptive_depth(self, jitter_s: float) -> float:
         """Playout delay for the next talkspurt: three times the interarrival jitter (A.8) plus 5 ms,
-        in whole frames, within [jitter_depth_frames, jitter_max_frames]. Applied when the buffer
-        (re)starts, so a delay that proves too short shows as an underrun and is raised then."""
+        within [jitter_depth_frames, jitter_max_frames] frame times (fractions allowed). Applied
+        when the buffer (re)starts, so a delay that proves too short shows as an underrun and is
+        raised then."""
         assert self._jitter_max_frames is not None
-        frames = math.ceil((3 * jitter_s + 0.005) / FRAME_S)
+        frames = (3 * jitter_s + 0.005) / FRAME_S
         return max(self._jitter_min_frames, min(self._jitter_max_frames, frames)) * FRAME_S
 
     def _new_source(self, packet: RtpPacket) -> ReceptionStats:
