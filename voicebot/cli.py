@@ -27,7 +27,9 @@ models_app = typer.Typer(help="Offline models: install and check.", no_args_is_h
 eval_app = typer.Typer(help="Evaluations that print figures.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 app.add_typer(models_app, name="models")
+email_app = typer.Typer(help="The e-mail bot: run messages through its decision.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+app.add_typer(email_app, name="email")
 
 err = Console(stderr=True)
 out = Console()
@@ -362,3 +364,49 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@email_app.command("process")
+def email_process(
+    files: Annotated[list[Path], typer.Argument(help="RFC 5322 messages (.eml files).")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per message, one per line.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Decide what the e-mail bot would do with each message (reply, draft, ignore); sends nothing.
+
+    The dialogue runs for real (conversations are stored, channel email), so customer matching by the
+    sender's address and verification behave exactly as they will for mail that arrives.
+    """
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        _fail(VoicebotError(f"no such file: {', '.join(missing)}"))
+    _run(_email_process(_settings(config), files, as_json))
+
+
+async def _email_process(settings: Settings, files: list[Path], as_json: bool) -> None:
+    from voicebot.runtime import Runtime
+    from voicebot.text_channels.email_bot import EmailBot
+    from voicebot.text_channels.email_message import parse_email
+
+    runtime = Runtime(settings)
+    with _status("starting", quiet=as_json) as step:
+        await runtime.start(step)
+    try:
+        bot = EmailBot(runtime)
+        for path in files:
+            parsed = parse_email(path.read_bytes())
+            decision = await bot.decide(parsed)
+            data = {"file": str(path), **decision.to_dict()}
+            if as_json:
+                sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+                sys.stdout.flush()
+            else:
+                out.print(
+                    f"[bold]{path}[/bold]: {decision.action} ({', '.join(decision.reasons) or 'confident'})"
+                )
+                if decision.reply_text:
+                    out.print(decision.reply_text)
+    finally:
+        await runtime.stop()

@@ -130,3 +130,19 @@ def test_unreadable_tenant_config_names_the_file(
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert _unwrapped(f"file {path}") in _unwrapped(result.stderr), result.stderr
+
+
+def test_email_process_prints_one_decision_per_message(cli_env: dict[str, str]) -> None:
+    corpus = Path(__file__).resolve().parents[1] / "data" / "email"
+    files = [corpus / "two_questions.eml", corpus / "out_of_office.eml", corpus / "mixed_attachments.eml"]
+    result = voicebot(cli_env, "email", "process", *map(str, files), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert [r["file"] for r in rows] == [str(f) for f in files]
+    assert all({"file", "intent", "action", "reasons", "reply_text", "customer"} <= r.keys() for r in rows)
+    two, auto, attached = rows
+    assert two["action"] == "reply" and len(two["answers"]) == 2
+    assert auto["action"] == "ignore" and auto["reasons"] == ["noise:auto_reply"]
+    assert attached["action"] == "draft" and "attachment_needs_human" in attached["reasons"]
+    missing = voicebot(cli_env, "email", "process", str(corpus / "nope.eml"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
