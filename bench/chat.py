@@ -208,12 +208,21 @@ def _wait_ready(url: str) -> None:
     raise SystemExit("the server did not become ready")
 
 
-def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "VOICEBOT_DATA_DIR": str(data_dir), "VOICEBOT_LOG_LEVEL": "WARNING"}
+def start_server(
+    data_dir: Path, workers: int, *, sip_port: int | None = None, env_extra: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """``voicebot serve`` on 127.0.0.1 with a fresh data dir; SIP only when ``sip_port`` is given."""
+    env = {
+        **os.environ,
+        "VOICEBOT_DATA_DIR": str(data_dir),
+        "VOICEBOT_LOG_LEVEL": "WARNING",
+        **(env_extra or {}),
+    }
     env.pop("DATABASE_URL", None)
     exe = ROOT / ".venv" / "bin" / "voicebot"
+    sip = ["--sip-port", str(sip_port)] if sip_port is not None else ["--no-sip"]
     proc = subprocess.Popen(
-        [str(exe), "serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers)],
+        [str(exe), "serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers), *sip],
         env=env,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,

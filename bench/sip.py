@@ -38,10 +38,8 @@ import random
 import re
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -52,7 +50,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.chat import _wait_ready, percentile  # noqa: E402
+from bench.chat import percentile, start_server  # noqa: E402
 from bench.voice import is_speech, wait_for_warm_cache  # noqa: E402
 from tests.peers.sipp import SCENARIOS, SippResult, free_port, run_sipp, sipp_uas  # noqa: E402
 from voicebot.sip import Headers, SipRequest, SipResponse, parse_message  # noqa: E402
@@ -288,32 +286,6 @@ async def v2v_call(
 # --- server and leaks -------------------------------------------------------------------------
 
 
-def start_server(data_dir: Path, sip_port: int, max_calls: int) -> tuple[subprocess.Popen[str], str]:
-    env = {
-        **os.environ,
-        "VOICEBOT_DATA_DIR": str(data_dir),
-        "VOICEBOT_LOG_LEVEL": "WARNING",
-        "VOICEBOT_MAX_CALLS": str(max_calls),  # room for the concurrent phase: no call is refused
-    }
-    env.pop("DATABASE_URL", None)
-    exe = ROOT / ".venv" / "bin" / "voicebot"
-    cmd = [str(exe), "serve", "--host", LOOP, "--port", "0", "--workers", "1", "--sip-port", str(sip_port)]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode}")
-        found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
-        if found:
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
-            _wait_ready(found.group(1))
-            return proc, found.group(1)
-    proc.kill()
-    raise SystemExit("the server did not start within 300 s")
-
-
 def fd_count(pid: int | None) -> int | None:
     if pid is None:
         return None
@@ -479,7 +451,9 @@ def main() -> None:
     else:
         sip_port = args.sip_port or free_port()
         with tempfile.TemporaryDirectory(prefix="voicebot-bench-") as tmp:
-            proc, url = start_server(Path(tmp), sip_port, max(8, args.concurrent + 4))
+            # room for the concurrent phase: no call is refused
+            limit = {"VOICEBOT_MAX_CALLS": str(max(8, args.concurrent + 4))}
+            proc, url = start_server(Path(tmp), 1, sip_port=sip_port, env_extra=limit)
             try:
                 wait_for_warm_cache(url)
                 result = asyncio.run(drive(args, f"{LOOP}:{sip_port}", url, proc.pid, audio))

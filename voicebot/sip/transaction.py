@@ -84,7 +84,8 @@ def server_key(request: SipRequest) -> tuple[str, ...]:
 class _Transaction:
     state: TransactionState
 
-    def __init__(self, peer: Peer, send: Send, timers: Timers) -> None:
+    def __init__(self, request: SipRequest, peer: Peer, send: Send, timers: Timers) -> None:
+        self.request = request
         self.peer = peer
         self._send = send
         self._timers_cfg = timers
@@ -121,22 +122,47 @@ class _Transaction:
         raise NotImplementedError
 
 
-class ClientInviteTransaction(_Transaction):
-    """Sends an INVITE and its non-2xx ACK; retransmits over UDP (timer A) until a response."""
+class _ClientTransaction(_Transaction):
+    """Sends its request at once, retransmits it over UDP on its first timer (A or E), and gives up
+    on its timeout timer (B or F)."""
+
+    _first_state: TransactionState
+    _retransmit: str
+    _timeout: str
 
     def __init__(
         self, request: SipRequest, peer: Peer, send: Send, now: float, timers: Timers = DEFAULT_TIMERS
     ) -> None:
-        super().__init__(peer, send, timers)
-        self.request = request
+        super().__init__(request, peer, send, timers)
         self.timed_out = False
         self._wire = bytes(request)
-        self._ack: bytes | None = None
-        self.state = TransactionState.CALLING
+        self.state = self._first_state
         self._send(self._wire, peer)
         if not peer.reliable:
-            self._arm("A", now, timers.a())
-        self._arm("B", now, timers.b())
+            self._arm(self._retransmit, now, getattr(timers, self._retransmit.lower())())
+        self._arm(self._timeout, now, getattr(timers, self._timeout.lower())())
+
+
+class _ServerTransaction(_Transaction):
+    """Answers one received request; ``respond`` sends, retransmissions replay the last response."""
+
+    _first_state: TransactionState
+
+    def __init__(
+        self, request: SipRequest, peer: Peer, send: Send, now: float, timers: Timers = DEFAULT_TIMERS
+    ) -> None:
+        super().__init__(request, peer, send, timers)
+        self.key = server_key(request)
+        self.last_response: SipResponse | None = None
+        self._last_wire: bytes | None = None
+        self.state = self._first_state
+
+
+class ClientInviteTransaction(_ClientTransaction):
+    """Sends an INVITE and its non-2xx ACK; retransmits over UDP (timer A) until a response."""
+
+    _first_state, _retransmit, _timeout = TransactionState.CALLING, "A", "B"
+    _ack: bytes | None = None
 
     def receive_response(self, response: SipResponse, now: float) -> SipResponse | None:
         """Returns the response when the transaction user should see it."""
@@ -187,21 +213,10 @@ class ClientInviteTransaction(_Transaction):
             self._enter(TransactionState.TERMINATED, now)
 
 
-class ClientNonInviteTransaction(_Transaction):
+class ClientNonInviteTransaction(_ClientTransaction):
     """Sends a non-INVITE request (BYE, CANCEL, OPTIONS, REFER, NOTIFY, INFO, REGISTER)."""
 
-    def __init__(
-        self, request: SipRequest, peer: Peer, send: Send, now: float, timers: Timers = DEFAULT_TIMERS
-    ) -> None:
-        super().__init__(peer, send, timers)
-        self.request = request
-        self.timed_out = False
-        self._wire = bytes(request)
-        self.state = TransactionState.TRYING
-        self._send(self._wire, peer)
-        if not peer.reliable:
-            self._arm("E", now, timers.e())
-        self._arm("F", now, timers.f())
+    _first_state, _retransmit, _timeout = TransactionState.TRYING, "E", "F"
 
     def receive_response(self, response: SipResponse, now: float) -> SipResponse | None:
         if self.state not in (TransactionState.TRYING, TransactionState.PROCEEDING):
@@ -227,19 +242,11 @@ class ClientNonInviteTransaction(_Transaction):
             self._enter(TransactionState.TERMINATED, now)
 
 
-class ServerInviteTransaction(_Transaction):
+class ServerInviteTransaction(_ServerTransaction):
     """Answers one received INVITE; retransmits a non-2xx final until ACK (timers G, H, I)."""
 
-    def __init__(
-        self, request: SipRequest, peer: Peer, send: Send, now: float, timers: Timers = DEFAULT_TIMERS
-    ) -> None:
-        super().__init__(peer, send, timers)
-        self.request = request
-        self.key = server_key(request)
-        self.last_response: SipResponse | None = None
-        self.ack_timed_out = False
-        self._last_wire: bytes | None = None
-        self.state = TransactionState.PROCEEDING
+    _first_state = TransactionState.PROCEEDING
+    ack_timed_out = False
 
     def respond(self, response: SipResponse, now: float) -> None:
         if self.state is not TransactionState.PROCEEDING:
@@ -281,18 +288,10 @@ class ServerInviteTransaction(_Transaction):
             self._enter(TransactionState.TERMINATED, now)
 
 
-class ServerNonInviteTransaction(_Transaction):
+class ServerNonInviteTransaction(_ServerTransaction):
     """Answers one received non-INVITE request; replays the last response to retransmissions."""
 
-    def __init__(
-        self, request: SipRequest, peer: Peer, send: Send, now: float, timers: Timers = DEFAULT_TIMERS
-    ) -> None:
-        super().__init__(peer, send, timers)
-        self.request = request
-        self.key = server_key(request)
-        self.last_response: SipResponse | None = None
-        self._last_wire: bytes | None = None
-        self.state = TransactionState.TRYING
+    _first_state = TransactionState.TRYING
 
     def respond(self, response: SipResponse, now: float) -> None:
         if self.state not in (TransactionState.TRYING, TransactionState.PROCEEDING):
