@@ -87,7 +87,6 @@ class _Leg:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)  # ACK received
     hangup_reason: str | None = None
-    task: asyncio.Task[None] | None = None
     bridge: _Leg | None = None  # warm transfer: the agent's leg, bridged after the pipeline ends
 
 
@@ -240,7 +239,7 @@ class SipServer:
             return
         leg = _Leg(call, time.monotonic())
         self.legs[id(call)] = leg
-        leg.task = self._spawn(self._serve(leg), f"sip-call-{call.call_id[:16]}")
+        self._spawn(self._serve(leg), f"sip-call-{call.call_id[:16]}")
 
     def _authenticated(self, call: Call, now: float) -> bool:
         value = call.invite.headers.get("Authorization") or call.invite.headers.get("Proxy-Authorization")

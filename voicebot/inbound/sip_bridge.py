@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from voicebot.dialogue.types import Reply
 from voicebot.rtp.errors import SdpError
 from voicebot.rtp.events import AudioReceived, ByeReceived, DtmfReceived, RtpEvent, RtpTimeout
-from voicebot.rtp.sdp import create_offer, parse_answer
+from voicebot.rtp.sdp import PCMA, PCMU, create_offer, parse_answer
 from voicebot.sip.useragent import CallAnswered, CallEnded, CallProgress
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ async def warm_transfer(server: SipServer, leg: _Leg, uri: str, reply: Reply) ->
             log.info("warm transfer to %s: the agent did not answer (%s)", uri, call.end_status)
             return False
         try:
-            params = parse_answer(call.remote_sdp.decode("utf-8", "replace"), endpoint_codecs(), 101)
+            params = parse_answer(call.remote_sdp.decode("utf-8", "replace"), (PCMU, PCMA), 101)
         except SdpError as exc:
             log.warning("warm transfer to %s: unusable answer: %s", uri, exc.reason)
             return False
@@ -111,12 +111,6 @@ async def warm_transfer(server: SipServer, leg: _Leg, uri: str, reply: Reply) ->
             server.hangup(agent, "transfer_failed")
             await endpoint.close()
             server.legs.pop(id(call), None)
-
-
-def endpoint_codecs() -> tuple[Any, ...]:
-    from voicebot.rtp.sdp import PCMA, PCMU
-
-    return (PCMU, PCMA)
 
 
 async def _next(agent: _Leg, timeout: float) -> Any:

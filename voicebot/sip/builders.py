@@ -96,19 +96,21 @@ def new_request(
     method: str,
     uri: str,
     *,
-    peer: Peer,
-    host: str,
-    port: int,
+    via: str,
     from_: str,
     to: str,
     call_id: str,
     cseq: int,
+    routes: list[str] | None = None,
     contact: str | None = None,
     headers: list[tuple[str, str]] | None = None,
     body: bytes = b"",
     content_type: str | None = None,
 ) -> SipRequest:
-    h = Headers([("Via", via_for(peer, host, port)), ("Max-Forwards", "70")])
+    """A request with the mandatory headers (section 8.1.1), in the order peers expect."""
+    h = Headers([("Via", via), ("Max-Forwards", "70")])
+    for route in routes or ():
+        h.add("Route", route)
     h.add("From", from_)
     h.add("To", to)
     h.add("Call-ID", call_id)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from voicebot.sip.builders import new_request
 from voicebot.sip.errors import SipParseError
-from voicebot.sip.headers import CSeq, Headers, tag_of
+from voicebot.sip.headers import tag_of
 from voicebot.sip.message import SipRequest, SipResponse
 from voicebot.sip.uri import SipUri, uri_of
 
@@ -121,17 +122,17 @@ class Dialog:
             self.local_seq += 1
             cseq = self.local_seq
         uri, routes = self.next_uri_and_routes()
-        h = Headers([("Via", via), ("Max-Forwards", "70")])
-        for route in routes:
-            h.add("Route", route)
-        h.add("From", self.local_party)
-        h.add("To", self.remote_party)
-        h.add("Call-ID", self.call_id)
-        h.add("CSeq", str(CSeq(cseq, method)))
-        if contact:
-            h.add("Contact", contact)
-        for name, value in headers or ():
-            h.add(name, value)
-        if content_type and body:
-            h.add("Content-Type", content_type)
-        return SipRequest(method, uri, h, body)
+        return new_request(
+            method,
+            uri,
+            via=via,
+            routes=routes,
+            from_=self.local_party,
+            to=self.remote_party,
+            call_id=self.call_id,
+            cseq=cseq,
+            contact=contact,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )

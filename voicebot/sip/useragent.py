@@ -49,7 +49,7 @@ from voicebot.sip.transaction import (
     TransactionState,
     server_key,
 )
-from voicebot.sip.uri import SipUri, uri_of
+from voicebot.sip.uri import SipUri
 
 __all__ = [
     "ALLOWED_METHODS",
@@ -62,12 +62,14 @@ __all__ = [
     "DtmfInfo",
     "IncomingCall",
     "ReferStatus",
+    "RegState",
     "Registration",
     "RegistrationChanged",
     "ReofferReceived",
     "UaConfig",
     "UaEvent",
     "UserAgent",
+    "peer_for",
 ]
 
 ALLOWED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "NOTIFY")
@@ -736,9 +738,7 @@ class UserAgent:
         request = new_request(
             "INVITE",
             str(uri),
-            peer=peer,
-            host=c.host,
-            port=c.port,
+            via=self._via(peer),
             from_=f"{name}<{from_uri}>;tag={tag}",
             to=f"<{uri}>",
             call_id=secrets.token_hex(12),
@@ -898,9 +898,7 @@ class UserAgent:
             "REGISTER",
             f"{reg.registrar.scheme}:{reg.registrar.host}"
             + (f":{reg.registrar.port}" if reg.registrar.port else ""),
-            peer=peer,
-            host=self.config.host,
-            port=self.config.port,
+            via=self._via(peer),
             from_=f"<{reg.aor}>;tag={reg.from_tag}",
             to=f"<{reg.aor}>",
             call_id=reg.call_id,
@@ -963,6 +961,3 @@ def _granted_expires(response: SipResponse, asked: int) -> int:
                 continue
     value = response.headers.get("Expires")
     return int(value) if value and value.strip().isdigit() else asked
-
-
-__all__ += ["RegState", "peer_for", "uri_of"]
