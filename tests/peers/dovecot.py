@@ -1,11 +1,21 @@
 """Dovecot IMAP (Debian ``dovecot-imapd``) as a test peer, pinned to 127.0.0.1.
 
 ``async with Dovecot(tmp_path) as imap:`` starts a private ``dovecot -F`` with its own configuration
-(nothing from /etc/dovecot is read): IMAP only, on one free loopback port, no TLS, plaintext login
-allowed, one user (``bot`` / ``pw``, a passwd-file) whose mail is a Maildir. The configuration, the
-passwd-file and the log are written to ``<folder>/dovecot``; the server's runtime directory (base_dir
-with its UNIX sockets, state_dir and the Maildir) is a short private directory under the system temp
-dir, because socket paths are limited to 108 bytes and the mail process must be able to reach it.
+(nothing from /etc/dovecot is read): IMAP only, on one free loopback port, no TLS by default (see
+"TLS" below), plaintext login allowed, one user (``bot`` / ``pw``, a passwd-file) whose mail is a
+Maildir. The configuration, the passwd-file and the log are written to ``<folder>/dovecot``; the
+server's runtime directory (base_dir with its UNIX sockets, state_dir and the Maildir) is a short
+private directory under the system temp dir, because socket paths are limited to 108 bytes and the
+mail process must be able to reach it.
+
+TLS: ``Dovecot(folder, tls=LoopbackTLS(...))`` (tests/peers/tls.py) serves IMAPS instead, implicit TLS
+from the first byte (``ssl = required``, ``ssl_cert``/``ssl_key`` from the helper's PEM files): the
+one port (``port``, also ``tls_port``) is then the ``imaps`` listener and the plain ``imap`` listener
+is switched off, so nothing on the server takes a login in the clear. A client trusts it with
+``tls.ca_file`` (``connect()``, ``deliver()`` and ``messages()`` use ``tls.client_context()``). The
+certificate and key are read once by the config process (root here, or the caller) at start-up
+and handed to the chrooted ``dovenull`` login processes over its socket, so the files can stay in
+the caller's private folder.
 
 Who runs what:
 
@@ -33,6 +43,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +51,8 @@ from types import TracebackType
 from typing import Any, cast
 
 import aioimaplib
+
+from tests.peers.tls import LoopbackTLS
 
 __all__ = ["DOVECOT", "Dovecot", "DovecotError", "dovecot_available", "fetched_literals"]
 
@@ -55,7 +68,7 @@ state_dir = {run}/state
 log_path = {log}
 listen = {host}
 protocols = imap
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -80,10 +93,11 @@ service imap-login {{
   {login_chroot}
   inet_listener imap {{
     address = {host}
-    port = {port}
+    port = {imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {host}
+    port = {imaps_port}
   }}
 }}
 """
@@ -123,11 +137,18 @@ class Dovecot:
     """A private Dovecot IMAP server on 127.0.0.1 for one test (see the module docstring)."""
 
     def __init__(
-        self, folder: Path, *, user: str = "bot", password: str = "pw", startup_timeout_s: float = 15.0
+        self,
+        folder: Path,
+        *,
+        user: str = "bot",
+        password: str = "pw",
+        startup_timeout_s: float = 15.0,
+        tls: LoopbackTLS | None = None,
     ) -> None:
         self.folder = Path(folder) / "dovecot"
         self.host = LOOPBACK
         self.port = 0
+        self.tls = tls
         self.user, self.password = user, password
         self.startup_timeout_s = startup_timeout_s
         self.config_path = self.folder / "dovecot.conf"
@@ -135,6 +156,15 @@ class Dovecot:
         self.passwd_path = self.folder / "users"
         self._run: Path | None = None
         self._proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def tls_port(self) -> int | None:
+        """The IMAPS (implicit TLS) port when started with ``tls``, else None."""
+        return self.port if self.tls is not None else None
+
+    def client_ssl_context(self) -> ssl.SSLContext | None:
+        """What a client needs to trust this server (None without ``tls``)."""
+        return self.tls.client_context() if self.tls is not None else None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -163,6 +193,10 @@ class Dovecot:
             internal_user = login_user = mail_owner.pw_name
             internal_group = str(mail_owner.pw_gid)
             login_chroot = "chroot ="
+        if self.tls is None:
+            ssl_settings = "ssl = no"
+        else:
+            ssl_settings = f"ssl = required\nssl_cert = <{self.tls.cert_file}\nssl_key = <{self.tls.key_file}"
         last_error = ""
         for _ in range(3):
             self.port = _free_tcp_port()
@@ -179,7 +213,9 @@ class Dovecot:
                     mail_gid=mail_owner.pw_gid,
                     passwd=self.passwd_path,
                     login_chroot=login_chroot,
-                    port=self.port,
+                    ssl=ssl_settings,
+                    imap_port=0 if self.tls is not None else self.port,
+                    imaps_port=self.port if self.tls is not None else 0,
                 )
             )
             self.log_path.write_text("")
@@ -212,7 +248,9 @@ class Dovecot:
             if self._proc.returncode is not None:
                 raise DovecotError(f"dovecot exited with {self._proc.returncode} at start-up:\n{self.log()}")
             with contextlib.suppress(OSError, TimeoutError):
-                reader, writer = await asyncio.open_connection(self.host, self.port)
+                reader, writer = await asyncio.open_connection(
+                    self.host, self.port, ssl=self.client_ssl_context()
+                )
                 try:
                     greeting = await asyncio.wait_for(reader.readline(), 2.0)
                 finally:
@@ -259,9 +297,17 @@ class Dovecot:
 
     # -- IMAP helpers ---------------------------------------------------------------------------
 
+    def client(self, timeout_s: float = 10.0) -> aioimaplib.IMAP4:
+        """A new, not yet connected aioimaplib client (IMAP4_SSL trusting the CA with ``tls``)."""
+        if self.tls is None:
+            return aioimaplib.IMAP4(host=self.host, port=self.port, timeout=timeout_s)
+        return aioimaplib.IMAP4_SSL(
+            host=self.host, port=self.port, timeout=timeout_s, ssl_context=self.tls.client_context()
+        )
+
     async def connect(self, timeout_s: float = 10.0) -> aioimaplib.IMAP4:
         """A logged-in aioimaplib client; the caller logs out."""
-        client = aioimaplib.IMAP4(host=self.host, port=self.port, timeout=timeout_s)
+        client = self.client(timeout_s)
         await client.wait_hello_from_server()
         _check(await client.login(self.user, self.password), "LOGIN")
         return client
