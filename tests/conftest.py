@@ -183,3 +183,21 @@ async def live_server(shared_runtime: Runtime) -> AsyncIterator[str]:
     """The real app on the session Runtime, served on 127.0.0.1 (for WebSocket clients)."""
     async with serving(create_app(shared_runtime.settings, shared_runtime)) as url:
         yield url
+
+
+def demo_tenant_with(folder: Path, **sections: object) -> Path:
+    """A copy of the demo tenant YAML in ``folder`` with top-level ``sections`` replaced (e.g.
+    ``email={...}``); its relative paths are made absolute so they still point at the demo files."""
+    import yaml
+
+    data = yaml.safe_load(DEMO_TENANT.read_text(encoding="utf-8"))
+    base = DEMO_TENANT.parent
+    data["knowledge"] = [str(base / p) for p in data.get("knowledge", [])]
+    if data.get("intents"):
+        data["intents"] = str(base / data["intents"])
+    if (data.get("crm") or {}).get("seed"):
+        data["crm"]["seed"] = str(base / data["crm"]["seed"])
+    data.update(sections)
+    path = folder / "tenant.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voicebot import __version__, metrics
 from voicebot.api import chat as chat_routes
+from voicebot.api import email as email_routes
 from voicebot.api import ops as ops_routes
 from voicebot.config import Settings
 from voicebot.errors import VoicebotError
@@ -107,6 +108,23 @@ def _problem(error: Mapping[str, Any]) -> dict[str, str]:
     return {"field": field, "message": error["msg"]}
 
 
+async def _start_email(runtime: Runtime, settings: Settings) -> Any:
+    """The e-mail bot of the tenant: IMAP mailboxes, the optional SMTP listener, replies by SMTP."""
+    from voicebot.text_channels.email_service import EmailService
+    from voicebot.text_channels.email_smtp import SmtpMailer
+
+    config = runtime.tenant.email
+    assert config.smtp is not None  # validated: an enabled e-mail bot has an smtp section
+    service = EmailService(runtime, config, mailer=SmtpMailer(config.smtp))
+    try:
+        await service.start(reuse_port=settings.sip_reuse_port)
+    except OSError as exc:
+        await service.stop()
+        log.error("e-mail: %s; change email.listener.port or run with --no-email", exc)
+        raise
+    return service
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = runtime or Runtime(settings)
@@ -133,9 +151,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 await runtime.stop()
                 raise
         app.state.sip = sip
+        app.state.email = None
+        if settings.email and runtime.tenant.email.enabled:
+            try:
+                app.state.email = await _start_email(runtime, settings)
+            except BaseException:
+                if sip is not None:
+                    await sip.stop()
+                await runtime.stop()
+                raise
         try:
             yield
         finally:
+            if app.state.email is not None:
+                await app.state.email.stop()
             if sip is not None:
                 await sip.stop()
             if owned is not None:
@@ -167,6 +196,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.include_router(chat_routes.router)
     app.include_router(ops_routes.router)
+    app.include_router(email_routes.router)
     app.include_router(twilio_routes.router)
     app.include_router(webrtc_routes.router)
     app.include_router(sip_routes.router)

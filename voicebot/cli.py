@@ -84,9 +84,13 @@ def serve(
         ),
     ] = 5060,
     no_sip: Annotated[bool, typer.Option("--no-sip", help="Do not listen for SIP calls.")] = False,
+    no_email: Annotated[
+        bool, typer.Option("--no-email", help="Do not run the e-mail bot even if the tenant enables it.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run the server: chat API, WebSocket, widget at /, metrics, and SIP calls on port 5060."""
+    """Run the server: chat API, WebSocket, widget at /, metrics, SIP calls on port 5060, and the
+    e-mail bot when the tenant enables it (email.enabled)."""
     import os
 
     import uvicorn
@@ -102,6 +106,7 @@ def serve(
         settings.port = port
     setup_logging(settings.log_level)
     settings.sip_port = None if no_sip else sip_port
+    settings.email = not no_email
     workers = workers or os.cpu_count() or 1
     if settings.sip_port == 0 and workers > 1:
         _fail(ConfigError("--sip-port 0 needs --workers 1 (workers share one fixed SIP port)"))
@@ -132,7 +137,8 @@ def serve(
     os.environ["VOICEBOT_MODELS_DIR"] = str(settings.models_dir)
     if settings.sip_port is not None:
         os.environ["VOICEBOT_SIP_PORT"] = str(settings.sip_port)
-        os.environ["VOICEBOT_SIP_REUSE_PORT"] = "1"
+    os.environ["VOICEBOT_SIP_REUSE_PORT"] = "1"
+    os.environ["VOICEBOT_EMAIL"] = "1" if settings.email else "0"
     uvicorn.run("voicebot.app:app_from_environment", factory=True, workers=workers, **server_options)
 
 
@@ -387,14 +393,14 @@ def email_process(
 
 async def _email_process(settings: Settings, files: list[Path], as_json: bool) -> None:
     from voicebot.runtime import Runtime
-    from voicebot.text_channels.email_bot import EmailBot
+    from voicebot.text_channels.email_bot import EmailBot, EmailPolicy
     from voicebot.text_channels.email_message import parse_email
 
     runtime = Runtime(settings)
     with _status("starting", quiet=as_json) as step:
         await runtime.start(step)
     try:
-        bot = EmailBot(runtime)
+        bot = EmailBot(runtime, EmailPolicy.from_config(runtime.tenant.email))
         for path in files:
             parsed = parse_email(path.read_bytes())
             decision = await bot.decide(parsed)

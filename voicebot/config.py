@@ -73,8 +73,11 @@ class Settings(BaseSettings):
         None, ge=1, description="Concurrent calls per process; overrides the tenant's voice.max_calls."
     )
     sip_reuse_port: bool = Field(
-        False, description="Bind SIP with SO_REUSEPORT (set by `voicebot serve` with several workers)."
+        False,
+        description="Bind SIP (and the e-mail SMTP listener) with SO_REUSEPORT (set by `voicebot serve` "
+        "with several workers).",
     )
+    email: bool = Field(True, description="Run the e-mail bot when the tenant enables it (email.enabled).")
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -305,6 +308,89 @@ class VoiceConfig(_Strict):
         return self
 
 
+class ImapMailbox(_Strict):
+    """One mailbox the e-mail bot reads (IMAP IDLE where offered, polling otherwise)."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=1, le=65535, description="Default: 993 with ssl, 143 without.")
+    security: Literal["ssl", "none"] = Field(
+        "ssl", description="ssl: implicit TLS (IMAPS). none: plain IMAP, for a server on this machine."
+    )
+    ca_file: Path | None = Field(None, description="PEM file of CAs to trust (default: the system's).")
+    username: str
+    password_env: str = Field(description="Environment variable holding the password.")
+    mailbox: str = "INBOX"
+    idle: bool = Field(True, description="Use IDLE when the server offers it.")
+    poll_secs: float = Field(30.0, gt=0, description="Polling interval without IDLE.")
+
+    @property
+    def resolved_port(self) -> int:
+        return self.port or (993 if self.security == "ssl" else 143)
+
+    @property
+    def source(self) -> str:
+        """The key the bookkeeping of this mailbox is stored under."""
+        return f"imap://{self.username}@{self.host}:{self.resolved_port}/{self.mailbox}"
+
+
+class SmtpOut(_Strict):
+    """Where the e-mail bot's replies are sent."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=1, le=65535, description="Default: 587 (starttls), 465 (ssl), 25.")
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    ca_file: Path | None = Field(None, description="PEM file of CAs to trust (default: the system's).")
+    username: str | None = None
+    password_env: str | None = Field(None, description="Environment variable holding the password.")
+    timeout_secs: float = Field(30.0, gt=0)
+
+    @property
+    def resolved_port(self) -> int:
+        return self.port or {"starttls": 587, "ssl": 465, "none": 25}[self.security]
+
+
+class SmtpListener(_Strict):
+    """An SMTP server for mail routed straight to the bot (e.g. by the company's mail relay)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(2525, ge=0, le=65535)
+    max_message_bytes: int = Field(10 << 20, ge=1024)
+
+
+class EmailConfig(_Strict):
+    """The e-mail bot (voicebot.text_channels.email_*)."""
+
+    enabled: bool = False
+    address: str = Field("support@example.com", description="The bot's address: From of its replies.")
+    display_name: str | None = Field(None, description="Display name of the From (default: tenant name).")
+    recipients: list[str] = Field(
+        default_factory=list,
+        description="Addresses the SMTP listener accepts mail for (default: only 'address').",
+    )
+    auto_reply: bool = Field(True, description="False: every answer waits as a draft for approval.")
+    attachments_need_human: bool = True
+    rate_limit_per_hour: int = Field(
+        10, ge=1, description="Messages from one sender answered per hour; more are recorded, not answered."
+    )
+    workers: int = Field(4, ge=1, le=64, description="Messages decided concurrently.")
+    imap: list[ImapMailbox] = Field(default_factory=list)
+    smtp: SmtpOut | None = None
+    listener: SmtpListener = Field(default_factory=SmtpListener)
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2] or "localhost"
+
+    @model_validator(mode="after")
+    def _sending_needs_smtp(self) -> EmailConfig:
+        if self.enabled and self.smtp is None:
+            raise ValueError("an enabled e-mail bot needs an 'smtp' section to send its replies")
+        if "@" not in self.address:
+            raise ValueError(f"address {self.address!r} is not an e-mail address")
+        return self
+
+
 class Tenant(_Strict):
     """One tenant's YAML file. Relative paths are resolved against the file's folder."""
 
@@ -320,6 +406,7 @@ class Tenant(_Strict):
     crm: CRMConfig = Field(default_factory=CRMConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
     messages: dict[str, Localised] = Field(
         default_factory=dict, description="Prompt texts by key, per language (override the built-ins)."
     )
@@ -367,6 +454,9 @@ def load_tenant(path: Path | str) -> Tenant:
         tenant.intents = base / tenant.intents
     if tenant.crm.seed is not None and not tenant.crm.seed.is_absolute():
         tenant.crm.seed = base / tenant.crm.seed
+    for tls in [*tenant.email.imap, tenant.email.smtp]:
+        if tls is not None and tls.ca_file is not None and not tls.ca_file.is_absolute():
+            tls.ca_file = base / tls.ca_file
     for i, kb in enumerate(tenant.knowledge):
         if not kb.exists():
             raise ConfigError(f"{kb} does not exist", file=str(path), field=f"knowledge.{i}")

@@ -63,3 +63,15 @@ class ConversationOut(BaseModel):
     language: str | None
     created_at: str
     greeting: ReplyOut | None = None
+
+
+class DraftApproval(_Body):
+    text: Text | None = Field(
+        None, max_length=20000, description="The reply as edited by the agent; omitted: send as proposed."
+    )
+    agent: Text = Field("agent", min_length=1, max_length=128, description="Who approves (for the audit).")
+
+
+class DraftRejection(_Body):
+    note: Text | None = Field(None, max_length=2000, description="Why (kept with the draft and audited).")
+    agent: Text = Field("agent", min_length=1, max_length=128, description="Who rejects (for the audit).")

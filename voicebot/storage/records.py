@@ -168,3 +168,89 @@ class PassageRecord:
     questions: tuple[str, ...] = ()
     content_hash: str = ""
     updated_at: datetime | None = None  # set by KnowledgeRepository.replace
+
+
+class InboundStatus(StrEnum):
+    """A message in: taken in (``received``), being decided, then one of the three outcomes."""
+
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    REPLIED = "replied"
+    DRAFTED = "drafted"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+class OutboundStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class DraftStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+    @classmethod
+    def transition(cls, old: DraftStatus | str, new: DraftStatus | str) -> DraftStatus:
+        """Validate ``old -> new``; return ``new``. Raises ConflictError on an illegal move."""
+        return _transition(cls(old), cls(new), _DRAFT_MOVES, "draft")
+
+
+_DRAFT_MOVES: dict[StrEnum, frozenset[StrEnum]] = {
+    DraftStatus.PENDING: frozenset({DraftStatus.APPROVED, DraftStatus.REJECTED}),
+    DraftStatus.APPROVED: frozenset(),
+    DraftStatus.REJECTED: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EmailMessageRecord:
+    id: str
+    tenant_id: str
+    direction: str  # in | out
+    source: str
+    status: str  # InboundStatus or OutboundStatus value
+    subject: str
+    text: str
+    received_at: datetime
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    thread_refs: tuple[str, ...] = ()
+    from_address: str | None = None
+    to_addresses: tuple[str, ...] = ()
+    attachments: tuple[dict[str, Any], ...] = ()
+    conversation_id: str | None = None
+    answers_id: str | None = None
+    intent: str | None = None
+    reasons: tuple[str, ...] = ()
+    attempts: int = 0
+    error: str | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
+    claimed_at: datetime | None = None
+    done_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmailDraftRecord:
+    id: str
+    tenant_id: str
+    message_id: str  # the email_messages row it answers
+    status: DraftStatus
+    subject: str
+    proposed_text: str
+    created_at: datetime
+    to_address: str | None = None
+    conversation_id: str | None = None
+    final_text: str | None = None
+    reasons: tuple[str, ...] = ()
+    intent: str | None = None
+    customer: dict[str, Any] | None = None
+    answers: tuple[dict[str, Any], ...] = ()
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    note: str | None = None
+    reply_id: str | None = None

@@ -27,6 +27,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -186,6 +187,88 @@ class PassageRow(Base):
     updated_at: Mapped[datetime]
 
 
+# --- e-mail -------------------------------------------------------------------------------------
+
+
+class EmailMailboxRow(Base):
+    """How far the e-mail bot has read one IMAP mailbox (its UIDVALIDITY and highest UID taken in)."""
+
+    __tablename__ = "email_mailboxes"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(300), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class EmailMessageRow(Base):
+    """One message in (taken in once: ``dedupe_key`` is its Message-ID, else a hash) or out."""
+
+    __tablename__ = "email_messages"
+    __table_args__ = (
+        Index(None, "tenant_id", "direction", "dedupe_key", unique=True),
+        Index(None, "tenant_id", "direction", "status"),
+        Index(None, "tenant_id", "message_id"),
+        Index(None, "tenant_id", "from_address", "received_at"),
+        Index(None, "conversation_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(3))
+    source: Mapped[str] = mapped_column(String(300))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)
+    dedupe_key: Mapped[str] = mapped_column(String(500))
+    message_id: Mapped[str | None] = mapped_column(String(500))
+    in_reply_to: Mapped[str | None] = mapped_column(String(500))
+    thread_refs: Mapped[list[Any]]  # the References header's Message-IDs
+    from_address: Mapped[str | None] = mapped_column(String(320))
+    to_addresses: Mapped[list[Any]]
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[list[Any]]
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"))
+    answers_id: Mapped[str | None] = mapped_column(String(32))  # out: the message it answers
+    status: Mapped[str] = mapped_column(String(16))
+    intent: Mapped[str | None] = mapped_column(String(100))
+    reasons: Mapped[list[Any]]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+
+
+class EmailDraftRow(Base):
+    """A reply waiting for a person: approved (then sent), or rejected."""
+
+    __tablename__ = "email_drafts"
+    __table_args__ = (Index(None, "tenant_id", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(ForeignKey("email_messages.id", ondelete="CASCADE"), unique=True)
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"))
+    to_address: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    proposed_text: Mapped[str] = mapped_column(Text)
+    final_text: Mapped[str | None] = mapped_column(Text)
+    reasons: Mapped[list[Any]]
+    intent: Mapped[str | None] = mapped_column(String(100))
+    customer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    answers: Mapped[list[Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    reply_id: Mapped[str | None] = mapped_column(String(32))
+
+
 # --- customer data (the built-in SQL CRM) ---------------------------------------------------------
 
 
@@ -291,3 +374,6 @@ appointments = cast(Table, AppointmentRow.__table__)
 invoices = cast(Table, InvoiceRow.__table__)
 tickets = cast(Table, TicketRow.__table__)
 notes = cast(Table, NoteRow.__table__)
+email_mailboxes = cast(Table, EmailMailboxRow.__table__)
+email_messages = cast(Table, EmailMessageRow.__table__)
+email_drafts = cast(Table, EmailDraftRow.__table__)

@@ -12,7 +12,8 @@ address as the identity the CRM matches). A message is
   otherwise stored as a draft with the reasons: ``low_confidence``, ``handoff:<reason>``,
   ``attachment_needs_human``, ``message_truncated``, ``recipient_not_on_file`` (personal data goes
   only to the address on file for the matched customer, never to another address a message asks
-  for), ``too_many_requests``.
+  for, Reply-To included), ``unverified_sender`` (the receiving server's Authentication-Results say
+  the From is forged, and the answer is about a customer), ``too_many_requests``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicebot.config import EmailConfig
 from voicebot.dialogue.types import Action, Channel, Reply
 from voicebot.text_channels.email_message import ParsedEmail
 
@@ -49,6 +51,10 @@ PERSONAL_INTENTS = frozenset(
 class EmailPolicy:
     auto_reply: bool = True  # False: every answer is a draft (approval mode)
     attachments_need_human: bool = True
+
+    @classmethod
+    def from_config(cls, config: EmailConfig) -> EmailPolicy:
+        return cls(auto_reply=config.auto_reply, attachments_need_human=config.attachments_need_human)
 
 
 @dataclass
@@ -114,6 +120,23 @@ def split_requests(text: str) -> list[str]:
     return requests
 
 
+_AUTH_RESULT = re.compile(r"\b(dmarc|spf|dkim)\s*=\s*([a-z]+)", re.IGNORECASE)
+
+
+def sender_failed_authentication(parsed: ParsedEmail) -> bool:
+    """True when the receiving server's Authentication-Results (RFC 8601) say the From is forged:
+    DMARC failed, or SPF failed with no passing DKIM signature."""
+    header = parsed.headers.get("Authentication-Results")
+    if not header:
+        return False
+    results: dict[str, set[str]] = {}
+    for method, result in _AUTH_RESULT.findall(header):
+        results.setdefault(method.lower(), set()).add(result.lower())
+    if "fail" in results.get("dmarc", set()):
+        return True
+    return bool(results.get("spf", set()) & {"fail", "softfail"}) and "pass" not in results.get("dkim", set())
+
+
 class EmailBot:
     def __init__(self, runtime: Any, policy: EmailPolicy | None = None) -> None:
         self.runtime = runtime
@@ -156,11 +179,13 @@ class EmailBot:
         if parsed.truncated:
             reasons.append("message_truncated")
         customer = await self._customer(conversation_id)
-        to_address = sender
+        to_address = parsed.reply_to or sender  # where compose_reply sends the answer
         personal = any(r.intent in PERSONAL_INTENTS and r.action is Action.ANSWER for r in replies)
         on_file = (customer or {}).get("email")
         if personal and (not on_file or on_file.lower() != to_address.lower()):
             reasons.append("recipient_not_on_file")
+        if (personal or customer is not None) and sender_failed_authentication(parsed):
+            reasons.append("unverified_sender")
         if not self.policy.auto_reply:
             reasons.append("approval_required")
         text = self._compose(replies)

@@ -59,7 +59,7 @@ KEPT_HEADERS = (
     "Content-Type", "Auto-Submitted", "X-Autoreply", "X-Autorespond", "X-Autoresponder",
     "X-Auto-Response-Suppress", "Precedence", "List-Id", "List-Unsubscribe", "List-Post",
     "X-Failed-Recipients", "X-Mailer", "User-Agent", "X-MS-Exchange-Generated-Message-Source",
-    "X-MS-Exchange-Inbox-Rules-Loop",
+    "X-MS-Exchange-Inbox-Rules-Loop", "Authentication-Results",
 )  # fmt: skip
 
 
