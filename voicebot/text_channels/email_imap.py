@@ -54,11 +54,14 @@ def parse_uidvalidity(lines: list[bytes]) -> int:
 
 
 def parse_search(lines: list[bytes]) -> list[int]:
-    """UIDs of a ``* SEARCH`` answer (aioimaplib strips the ``* ``)."""
+    """UIDs of a ``UID SEARCH`` answer: aioimaplib gives the untagged data lines without their
+    ``* SEARCH`` prefix, then the tagged status text last."""
     uids: list[int] = []
-    for line in lines:
-        if line.upper().startswith(b"SEARCH"):
-            uids.extend(int(x) for x in line.split()[1:] if x.isdigit())
+    for line in lines[:-1]:
+        words = line.split()
+        if words and words[0].upper() == b"SEARCH":
+            words = words[1:]
+        uids.extend(int(x) for x in words if x.isdigit())
     return uids
 
 
