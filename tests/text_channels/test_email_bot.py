@@ -24,6 +24,8 @@ def test_split_requests_takes_each_question_with_its_context() -> None:
         "thanks for the quick answer. Can I change the address?"
     ]
     assert split_requests("Hi,\n\nBest regards,\nAna") == []
+    assert split_requests("Hello, what is your returns policy?") == ["what is your returns policy?"]
+    assert split_requests("Dear Ana,\nmy parcel is late.") == ["my parcel is late."]
 
 
 def eml(sender: str, subject: str, body: str, extra: str = "") -> bytes:

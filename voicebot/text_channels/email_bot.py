@@ -86,6 +86,11 @@ def _body_lines(text: str) -> list[str]:
     lines = [ln.strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln]
     while lines and _GREETING.match(lines[0]):
+        # "Hello Ana," is a salutation; "Hello, where is my order?" is a request after one
+        head, sep, rest = lines[0].partition(",")
+        if sep and rest.strip() and len(head) <= 40:
+            lines[0] = rest.strip()
+            break
         lines.pop(0)
     for i, line in enumerate(lines):
         # a closing is a short line of its own ("Thanks,", "Best regards"), not "thanks for ...?"

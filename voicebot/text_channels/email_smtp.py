@@ -120,6 +120,6 @@ class SmtpMailer:
             client, self._client = self._client, None
             if client is not None and client.is_connected:
                 try:
-                    await client.quit()
-                except (aiosmtplib.SMTPException, OSError):
+                    await asyncio.wait_for(client.quit(), 5.0)
+                except (aiosmtplib.SMTPException, OSError, TimeoutError):
                     client.close()
