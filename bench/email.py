@@ -15,8 +15,9 @@ mailbox with IMAP IDLE and sending through the sink. Then:
    stored its decision (draft or ignore; ``done_at``). Every message is then checked: ``lost`` (no
    decision), ``duplicates`` (more than one stored copy or more than one reply).
 2. **loop**: an auto-responder that ignores RFC 3834 (no Auto-Submitted, no Precedence) answers
-   every reply it gets; ``loop.replies`` counts the bot's answers to it (bounded by the tenant's
-   rate limit, 10 an hour), ``loop.ended`` says the exchange stopped by itself.
+   every reply it gets, quoting a question; ``loop.replies`` counts the bot's answers to it (bounded
+   by the tenant's rate limit, 10 an hour; later ones wait as drafts), ``loop.ended`` says the
+   exchange stopped by itself.
 3. **burst**: ``--burst`` more messages appended back to back; ``messages_per_s`` is how many the
    server decided per second draining that queue.
 
@@ -144,7 +145,7 @@ def make_message(rng: random.Random, msgid: str, eml_files: list[bytes]) -> tupl
         return "order", _plain(_headers(sender, name, f"Order {order}", msgid), body)
     if roll < 0.66:
         body = "Hello,\n\nI want to talk to a person about my contract, please call me.\n\nThanks"
-        return "human", _plain(_headers(sender, name, "Please call me", msgid), body)
+        return "human", _plain(_headers(stranger, "", "Please call me", msgid), body)
     if roll < 0.72:
         question = rng.choice(SL_QUESTIONS)
         return "sl", _plain(
@@ -156,7 +157,7 @@ def make_message(rng: random.Random, msgid: str, eml_files: list[bytes]) -> tupl
         return "html", (head + "Content-Type: text/html; charset=utf-8\r\n\r\n" + html).encode()
     if roll < 0.82:
         boundary = f"b{rng.randrange(10**9)}"
-        head = _headers(sender, name, "Damaged item", msgid)
+        head = _headers(stranger, "", "Damaged item", msgid)
         body = (
             f"Content-Type: multipart/mixed; boundary={boundary}\r\n\r\n--{boundary}\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n\r\nThe parcel arrived damaged, photo attached. "
@@ -392,7 +393,8 @@ async def autoresponder_loop(client: Any, http: httpx.AsyncClient, state: State)
         for key in new:
             answered.add(key)
             msgid = f"loop-{robot_mails}@partner.example"
-            body = "Thank you for your e-mail. This is an automatic answer: we will get back to you shortly."
+            # it quotes the question back, so the bot has something to answer each time
+            body = "Thank you, this is an automatic answer. You asked: what is your returns policy?"
             await client.append(
                 _plain(
                     _headers(AUTORESPONDER, "Helpdesk", "Re: Question", msgid, {"In-Reply-To": f"<{key}>"}),

@@ -371,7 +371,7 @@ class EmailConfig(_Strict):
     auto_reply: bool = Field(True, description="False: every answer waits as a draft for approval.")
     attachments_need_human: bool = True
     rate_limit_per_hour: int = Field(
-        10, ge=1, description="Messages from one sender answered per hour; more are recorded, not answered."
+        10, ge=1, description="Replies to one sender per hour; more of its messages wait as drafts."
     )
     workers: int = Field(4, ge=1, le=64, description="Messages decided concurrently.")
     imap: list[ImapMailbox] = Field(default_factory=list)

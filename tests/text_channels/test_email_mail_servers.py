@@ -86,9 +86,12 @@ class Setup:
 
 def imap_section(imap: Dovecot, **extra: Any) -> dict[str, Any]:
     section = {
-        "host": imap.host, "port": imap.port, "security": "ssl" if imap.tls else "none", "username": imap.user,
+        "host": imap.host,
+        "port": imap.port,
+        "security": "ssl" if imap.tls else "none",
+        "username": imap.user,
         "password_env": "VOICEBOT_TEST_IMAP_PASSWORD",
-    }  # fmt: skip
+    }
     if imap.tls is not None:
         section["ca_file"] = str(imap.tls.ca_file)
     return section | extra
@@ -117,8 +120,14 @@ async def test_imap_idle_to_smtp_starttls_reply_threaded_and_continued(setup: Se
             {"enabled": True, "address": BOT, "imap": [imap_section(imap)], "smtp": smtp_section(sink)}
         ) as (url, _app),
     ):
-        await imap.deliver(eml("ana.novak@example.com", "Returns", "Hello,\n\nWhat is your returns policy?\n\nAna",
-                               msgid="e2e-1@mail.example"))  # fmt: skip
+        await imap.deliver(
+            eml(
+                "ana.novak@example.com",
+                "Returns",
+                "Hello,\n\nWhat is your returns policy?\n\nAna",
+                msgid="e2e-1@mail.example",
+            )
+        )
         (reply,) = await sink.wait_for(1, TIMEOUT)
         assert reply.tls and reply.auth_user == "bot-out"
         assert reply.mail_from == BOT and reply.rcpt_tos == ["ana.novak@example.com"]
@@ -127,9 +136,15 @@ async def test_imap_idle_to_smtp_starttls_reply_threaded_and_continued(setup: Se
         assert "return" in body(reply).lower()
         # the customer answers the bot's reply: the same conversation goes on
         ours = headers["Message-ID"]
-        await imap.deliver(eml("ana.novak@example.com", "Re: Returns", "Thanks. What are your opening hours?",
-                               msgid="e2e-2@mail.example",
-                               extra=f"In-Reply-To: {ours}\r\nReferences: <e2e-1@mail.example> {ours}\r\n"))  # fmt: skip
+        await imap.deliver(
+            eml(
+                "ana.novak@example.com",
+                "Re: Returns",
+                "Thanks. What are your opening hours?",
+                msgid="e2e-2@mail.example",
+                extra=f"In-Reply-To: {ours}\r\nReferences: <e2e-1@mail.example> {ours}\r\n",
+            )
+        )
         second = (await sink.wait_for(2, TIMEOUT))[1]
         assert parsed(second)["In-Reply-To"] == "<e2e-2@mail.example>"
         assert f"<e2e-1@mail.example> {ours} <e2e-2@mail.example>" in " ".join(
@@ -143,8 +158,15 @@ async def test_imap_idle_to_smtp_starttls_reply_threaded_and_continued(setup: Se
             assert status["mailboxes"][0]["connected"] is True
             assert status["messages"]["out"] == {"sent": 2}
         # an auto-responder answering the bot is recorded and never answered
-        await imap.deliver(eml("ana.novak@example.com", "Automatic reply: Re: Returns", "I am out of office.",
-                               msgid="e2e-3@mail.example", extra="Auto-Submitted: auto-replied\r\n"))  # fmt: skip
+        await imap.deliver(
+            eml(
+                "ana.novak@example.com",
+                "Automatic reply: Re: Returns",
+                "I am out of office.",
+                msgid="e2e-3@mail.example",
+                extra="Auto-Submitted: auto-replied\r\n",
+            )
+        )
 
         async def recorded() -> bool:
             async with httpx.AsyncClient(base_url=url) as http:
@@ -159,8 +181,12 @@ async def test_imap_idle_to_smtp_starttls_reply_threaded_and_continued(setup: Se
 
 async def test_exactly_once_across_a_restart_with_polling(setup: Setup, tmp_path: Path) -> None:
     async with Dovecot(tmp_path) as imap, SmtpSink() as sink:
-        section = {"enabled": True, "address": BOT, "smtp": smtp_section(sink),
-                   "imap": [imap_section(imap, idle=False, poll_secs=0.2)]}  # fmt: skip
+        section = {
+            "enabled": True,
+            "address": BOT,
+            "smtp": smtp_section(sink),
+            "imap": [imap_section(imap, idle=False, poll_secs=0.2)],
+        }
         for i in range(3):
             await imap.deliver(
                 eml(f"c{i}@example.com", "Returns", "What is your returns policy?", msgid=f"r{i}@x")
@@ -189,8 +215,13 @@ async def test_exactly_once_across_a_restart_with_polling(setup: Setup, tmp_path
 async def test_imaps_draft_approved_in_the_api_is_sent(setup: Setup, tmp_path: Path) -> None:
     tls = LoopbackTLS(tmp_path / "tls")
     async with Dovecot(tmp_path, tls=tls) as imap, SmtpSink() as sink:
-        section = {"enabled": True, "address": BOT, "auto_reply": False, "imap": [imap_section(imap)],
-                   "smtp": smtp_section(sink)}  # fmt: skip
+        section = {
+            "enabled": True,
+            "address": BOT,
+            "auto_reply": False,
+            "imap": [imap_section(imap)],
+            "smtp": smtp_section(sink),
+        }
         async with setup.server(section) as (url, _app), httpx.AsyncClient(base_url=url) as http:
             await imap.deliver(
                 eml("ana.novak@example.com", "Returns", "What is your returns policy?", msgid="d1@x")
@@ -204,8 +235,10 @@ async def test_imaps_draft_approved_in_the_api_is_sent(setup: Setup, tmp_path: P
             assert "approval_required" in draft["reasons"] and draft["customer"]["name"] == "Ana Novak"
             assert draft["original"]["from"] == "ana.novak@example.com"
             assert sink.messages == []
-            response = await http.post(f"/v1/email/drafts/{draft['id']}/approve",
-                                       json={"text": "Dear Ana, you have 30 days.", "agent": "maja"})  # fmt: skip
+            response = await http.post(
+                f"/v1/email/drafts/{draft['id']}/approve",
+                json={"text": "Dear Ana, you have 30 days.", "agent": "maja"},
+            )
             assert response.status_code == 200 and response.json()["status"] == "approved"
             (sent,) = await sink.wait_for(1, TIMEOUT)
             assert body(sent).startswith("Dear Ana, you have 30 days.")
@@ -218,9 +251,13 @@ async def test_imaps_draft_approved_in_the_api_is_sent(setup: Setup, tmp_path: P
 
 async def test_the_smtp_listener_takes_mail_for_the_bot_only(setup: Setup, tmp_path: Path) -> None:
     async with SmtpSink() as sink:
-        section = {"enabled": True, "address": BOT, "smtp": smtp_section(sink),
-                   "listener": {"enabled": True, "host": "127.0.0.1", "port": 0}}  # fmt: skip
-        async with setup.server(section) as (url, app):
+        section = {
+            "enabled": True,
+            "address": BOT,
+            "smtp": smtp_section(sink),
+            "listener": {"enabled": True, "host": "127.0.0.1", "port": 0},
+        }
+        async with setup.server(section) as (_url, app):
             port = app.state.email.listener.port
             raw = eml("john.smith@example.com", "Returns", "What is your returns policy?", msgid="l1@x")
             async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False) as client:

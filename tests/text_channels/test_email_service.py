@@ -130,8 +130,10 @@ async def test_loop_guards_never_answer(runtime: Any) -> None:
     assert reasons["<ooo@x>"][0] == InboundStatus.IGNORED and reasons["<ooo@x>"][1][0].startswith("noise:")
     flood = [reasons[f"<f{i}@x>"] for i in range(5)]
     assert [s for s, _ in flood].count(InboundStatus.REPLIED) == 3
-    assert flood[3] == flood[4] == (InboundStatus.IGNORED, ("rate_limited",))
+    assert flood[3] == flood[4] == (InboundStatus.DRAFTED, ("rate_limited",))
     assert len(mailer(service).sent) == 3
+    held = [d for d in await service.repo.drafts(runtime.tenant.id) if d.to_address == "flood@example.com"]
+    assert len(held) == 2 and all(d.proposed_text == "" for d in held)
 
 
 async def test_a_draft_is_approved_with_edits_and_sent_threaded(runtime: Any) -> None:

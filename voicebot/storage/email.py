@@ -280,14 +280,14 @@ class EmailRepository:
         async with self._db.reader.connect() as conn:
             return (await conn.execute(query)).scalar_one_or_none()
 
-    async def answered_for(self, tenant_id: str, address: str, since: datetime) -> int:
-        """Messages from ``address`` taken in since ``since`` that were answered or drafted."""
+    async def replied_to(self, tenant_id: str, address: str, since: datetime) -> int:
+        """Messages from ``address`` taken in since ``since`` that the bot answered itself."""
         query = select(func.count()).where(
             _M.c.tenant_id == tenant_id,
             _M.c.direction == IN,
             func.lower(_M.c.from_address) == address.lower(),
             _M.c.received_at >= utc(since),
-            _M.c.status.in_([InboundStatus.REPLIED.value, InboundStatus.DRAFTED.value]),
+            _M.c.status == InboundStatus.REPLIED.value,
         )
         async with self._db.reader.connect() as conn:
             return int((await conn.execute(query)).scalar_one())

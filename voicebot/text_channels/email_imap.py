@@ -90,6 +90,7 @@ class ImapWatcher:
             )
         self._password = password
         self.connected = asyncio.Event()  # set while a session is selected and in sync
+        self._exists_since_search = False
         self.last_error: str | None = None
         self.sessions = 0
 
@@ -131,7 +132,23 @@ class ImapWatcher:
         if client.protocol is None or client.get_state() not in ("NONAUTH", "AUTH"):
             raise ProviderUnavailable(f"no IMAP greeting from {config.host}:{config.resolved_port}")
         _ok(await client.login(config.username, self._password), f"LOGIN as {config.username}")
+        self._watch_exists(client)
         return client
+
+    def _watch_exists(self, client: aioimaplib.IMAP4) -> None:
+        """Note every EXISTS the server sends outside IDLE. aioimaplib drops untagged data that
+        arrives between commands (or files it under the running command), so a message appended
+        just after our SEARCH would otherwise only be seen at the next IDLE renewal."""
+        protocol = client.protocol
+        original = protocol._untagged_response
+
+        def untagged(line: bytes) -> Any:
+            pending = protocol.pending_sync_command
+            if (pending is None or pending.name != "IDLE") and b"EXISTS" in line.upper():
+                self._exists_since_search = True
+            return original(line)
+
+        protocol._untagged_response = untagged
 
     async def _session(self, client: aioimaplib.IMAP4) -> None:
         config = self.config
@@ -152,6 +169,7 @@ class ImapWatcher:
                 _ok(await client.noop(), "NOOP")
 
     async def _sync(self, client: aioimaplib.IMAP4, uidvalidity: int, last_uid: int) -> int:
+        self._exists_since_search = False
         lines = _ok(await client.uid_search(f"UID {last_uid + 1}:*", charset=None), "UID SEARCH")
         # "n:*" always matches the newest message, even when its UID is below n
         for uid in sorted(u for u in parse_search(lines) if u > last_uid):
@@ -169,7 +187,7 @@ class ImapWatcher:
         try:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + IDLE_RENEW_SECS
-            while client.has_pending_idle():
+            while client.has_pending_idle() and not self._exists_since_search:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break

@@ -218,16 +218,11 @@ class EmailService:
             log.info("e-mail %s from %s ignored: %s", message.id, parsed.from_address or "?", guard)
             return stored
         conversation_id, with_human = await self._thread(parsed)
-        if with_human:
-            decision = EmailDecision(
-                "draft",
-                None,
-                ["conversation_with_human"],
-                "",
-                None,
-                conversation_id,
-                parsed.reply_to or parsed.from_address,
-            )
+        held = "conversation_with_human" if with_human else await self._over_rate_limit(parsed, now)
+        if held is not None:
+            # a person reads it; the bot neither answers nor adds turns to the conversation
+            to_address = parsed.reply_to or parsed.from_address
+            decision = EmailDecision("draft", None, [held], "", None, conversation_id, to_address)
         else:
             decision = await self.bot.decide(parsed, conversation_id=conversation_id)
         if decision.action == "ignore":
@@ -274,10 +269,13 @@ class EmailService:
             return "own_address"
         if parsed.noise:
             return f"noise:{parsed.noise}"
-        answered = await self.repo.answered_for(self.tenant_id, sender, now - timedelta(hours=1))
-        if answered >= self.config.rate_limit_per_hour:
-            return "rate_limited"
         return None
+
+    async def _over_rate_limit(self, parsed: ParsedEmail, now: datetime) -> str | None:
+        """``rate_limited`` when the sender already had its answers for this hour: a robot that
+        answers every answer stops getting any, and a person's flood waits for a person."""
+        answered = await self.repo.replied_to(self.tenant_id, parsed.from_address, now - timedelta(hours=1))
+        return "rate_limited" if answered >= self.config.rate_limit_per_hour else None
 
     async def _thread(self, parsed: ParsedEmail) -> tuple[str | None, bool]:
         """The conversation this message continues (same sender, not ended), and whether a person
