@@ -203,6 +203,7 @@ async def test_personal_data_goes_only_to_the_address_on_file(runtime: Any) -> N
     assert sent.recipients == ["ana.novak@example.com"] and "A1001" in sent.body
     drafts = {d.to_address: d for d in await service.repo.drafts(runtime.tenant.id)}
     assert "recipient_not_on_file" in drafts["attacker@evil.example"].reasons
+    assert any("A1001" in str(a["fields"]) for a in drafts["attacker@evil.example"].answers)
     assert "unverified_sender" in drafts["ana.novak@example.com"].reasons
 
 

@@ -78,6 +78,8 @@ class EmailDecision:
             "conversation_id": self.conversation_id,
             "to": self.to_address,
             "answers": self.answers,
+            # slots found in the message (order numbers, dates, amounts...), over all its requests
+            "fields": {k: v for a in self.answers for k, v in (a.get("fields") or {}).items()},
         }
 
 
@@ -197,7 +199,7 @@ class EmailBot:
         intent = next((r.intent for r in replies if r.intent), None)
         answers = [
             {"request": q, "text": r.text, "action": r.action.value, "confidence": round(r.confidence, 4),
-             "intent": r.intent}
+             "intent": r.intent, "fields": r.fields}
             for q, r in zip(requests, replies, strict=True)
         ]  # fmt: skip
         action = "draft" if reasons else "reply"
