@@ -3,6 +3,7 @@ exactly once, threading, loop guards, drafts approved or rejected, retries."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -277,3 +278,28 @@ async def test_workers_answer_in_the_background(runtime: Any) -> None:
     finally:
         await service.stop()
     assert mailer(service).closed
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def test_two_processes_reading_the_same_mail_answer_each_once(make_runtime: Any, backend: str) -> None:
+    runtime = await make_runtime(backend)
+    first, second = await service_for(runtime, workers=3), await service_for(runtime, workers=3)
+    await first.start(mailboxes=False)
+    await second.start(mailboxes=False)
+    try:
+        raws = [eml(f"twice{i}@example.com", "Returns", RETURNS, msgid=f"twice{i}@x") for i in range(12)]
+        for raw in raws:  # both "processes" fetch every message, as two workers on one mailbox would
+            await asyncio.gather(first.receive(raw, source="imap"), second.receive(raw, source="imap"))
+
+        async def all_sent() -> None:
+            while len(mailer(first).sent) + len(mailer(second).sent) < len(raws):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(all_sent(), 60)
+        await asyncio.sleep(0.5)  # time for any duplicate to show up
+    finally:
+        await first.stop()
+        await second.stop()
+    recipients = [s.recipients[0] for s in mailer(first).sent + mailer(second).sent]
+    assert sorted(recipients) == sorted(f"twice{i}@example.com" for i in range(12))
+    assert len(await first.repo.messages(runtime.tenant.id, direction="in")) == 12
