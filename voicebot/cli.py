@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -416,3 +417,177 @@ async def _email_process(settings: Settings, files: list[Path], as_json: bool) -
                     out.print(decision.reply_text)
     finally:
         await runtime.stop()
+
+
+campaign_app = typer.Typer(
+    help="Outbound calling campaigns: import, list, do-not-call.", no_args_is_help=True
+)
+app.add_typer(campaign_app, name="campaign")
+dnc_app = typer.Typer(help="The do-not-call list (checked before every attempt).", no_args_is_help=True)
+campaign_app.add_typer(dnc_app, name="dnc")
+
+
+async def _campaign_db(settings: Settings) -> tuple[Any, Any]:
+    from voicebot.config import load_tenant
+    from voicebot.storage.campaigns import CampaignRepository
+    from voicebot.storage.db import Database
+
+    tenant = load_tenant(settings.tenant_config)
+    db = Database(settings.resolved_database_url())
+    await db.start()
+    return tenant, (db, CampaignRepository(db))
+
+
+@campaign_app.command("create")
+def campaign_create(
+    definition: Annotated[Path, typer.Argument(help="The campaign file (YAML, see campaigns/).")],
+    contacts: Annotated[
+        Path, typer.Option("--contacts", help="CSV with a phone column (name, timezone, variables).")
+    ],
+    name: Annotated[
+        str | None, typer.Option(help="Name shown to operators (default: the file's name).")
+    ] = None,
+    region: Annotated[str, typer.Option(help="Country for numbers written without +code.")] = "SI",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create a campaign (status draft) from a campaign file and a contacts CSV. Invalid rows are
+    reported with their line numbers; the valid rows are imported."""
+    from voicebot.outbound.campaign_config import load_campaign
+    from voicebot.outbound.contacts import import_contacts
+
+    for path in (definition, contacts):
+        if not path.is_file():
+            _fail(VoicebotError(f"no such file: {path}"))
+    try:
+        campaign = load_campaign(definition)
+    except VoicebotError as exc:
+        _fail(exc)
+    settings = _settings(config)
+
+    async def create() -> dict[str, Any]:
+        tenant, (db, repo) = await _campaign_db(settings)
+        try:
+            imported = import_contacts(
+                contacts.read_bytes(), default_region=region, default_timezone=tenant.timezone
+            )
+            record = await repo.create(
+                tenant_id=tenant.id,
+                name=name or campaign.name,
+                kind=campaign.kind.value,
+                definition=campaign.model_dump(mode="json"),
+                contacts=imported.contacts,
+                now=datetime.now(UTC),
+            )
+        finally:
+            await db.stop()
+        return {
+            "id": record.id,
+            "name": record.name,
+            "kind": record.kind,
+            "status": record.status.value,
+            "contacts": len(imported.contacts),
+            "errors": [{"line": e.line, "message": e.message} for e in imported.errors],
+            "notes": [{"line": n.line, "message": n.message} for n in imported.notes],
+        }
+
+    result = _run(create())
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+        return
+    out.print(
+        f"campaign [bold]{result['id']}[/bold] ({result['name']}): {result['contacts']} contacts imported"
+    )
+    for problem in result["errors"]:
+        out.print(f"  line {problem['line']}: [red]{problem['message']}[/red]")
+    for note in result["notes"]:
+        out.print(f"  line {note['line']}: {note['message']}")
+
+
+@campaign_app.command("list")
+def campaign_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per campaign.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """The tenant's campaigns, newest first, with their contacts' progress."""
+    settings = _settings(config)
+
+    async def listing() -> list[dict[str, Any]]:
+        tenant, (db, repo) = await _campaign_db(settings)
+        try:
+            rows = []
+            for c in await repo.list(tenant.id):
+                progress = await repo.progress(c.id)
+                rows.append(
+                    {
+                        "id": c.id,
+                        "name": c.name,
+                        "kind": c.kind,
+                        "status": c.status.value,
+                        "created_at": c.created_at.isoformat(),
+                        "contacts": progress["status"],
+                        "outcomes": progress["outcomes"],
+                    }
+                )
+            return rows
+        finally:
+            await db.stop()
+
+    rows = _run(listing())
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    table = Table("id", "name", "kind", "status", "contacts")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["name"],
+            row["kind"],
+            row["status"],
+            ", ".join(f"{k} {v}" for k, v in sorted(row["contacts"].items())),
+        )
+    out.print(table)
+
+
+@dnc_app.command("add")
+def dnc_add(
+    phone: Annotated[str, typer.Argument(help="The number, E.164 (+386...) or national.")],
+    campaign: Annotated[str | None, typer.Option(help="Only for this campaign id (default: all).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (kept with the entry).")] = None,
+    region: Annotated[str, typer.Option(help="Country for a number written without +code.")] = "SI",
+    config: ConfigOption = None,
+) -> None:
+    """Put a number on the do-not-call list."""
+    from voicebot.outbound.contacts import normalise_phone
+
+    settings = _settings(config)
+
+    async def add() -> str:
+        tenant, (db, repo) = await _campaign_db(settings)
+        try:
+            number = normalise_phone(phone, region)
+            await repo.dnc_add(tenant.id, number, datetime.now(UTC), scope=campaign or "*", reason=reason)
+            return number
+        finally:
+            await db.stop()
+
+    out.print(f"{_run(add())} will not be called" + (f" by campaign {campaign}" if campaign else ""))
+
+
+@dnc_app.command("list")
+def dnc_list(config: ConfigOption = None) -> None:
+    """The do-not-call list."""
+    settings = _settings(config)
+
+    async def listing() -> list[dict[str, Any]]:
+        tenant, (db, repo) = await _campaign_db(settings)
+        try:
+            result: list[dict[str, Any]] = await repo.dnc_list(tenant.id)
+            return result
+        finally:
+            await db.stop()
+
+    for entry in _run(listing()):
+        scope = "all campaigns" if entry["scope"] == "*" else f"campaign {entry['scope']}"
+        out.print(f"{entry['phone']}  {scope}  {entry['reason'] or ''}")

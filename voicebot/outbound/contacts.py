@@ -55,6 +55,21 @@ class ContactImport:
     notes: list[RowError] = field(default_factory=list)  # rows imported with a guess worth checking
 
 
+def _parse_number(raw: str, region: str) -> phonenumbers.PhoneNumber:
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InputError(f"not a phone number: {raw!r} ({exc})") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InputError(f"not a valid phone number: {raw!r}")
+    return number
+
+
+def normalise_phone(raw: str, region: str = "SI") -> str:
+    """``raw`` in E.164, or InputError saying why it is not a number."""
+    return phonenumbers.format_number(_parse_number(raw.strip(), region), phonenumbers.PhoneNumberFormat.E164)
+
+
 @cache
 def _zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
@@ -162,12 +177,9 @@ def _read_row(
         errors.append(RowError(line, "no phone number"))
         return None
     try:
-        number = phonenumbers.parse(raw_phone, default_region)
-    except phonenumbers.NumberParseException as exc:
-        errors.append(RowError(line, f"not a phone number: {raw_phone!r} ({exc})"))
-        return None
-    if not phonenumbers.is_valid_number(number):
-        errors.append(RowError(line, f"not a valid phone number: {raw_phone!r}"))
+        number = _parse_number(raw_phone, default_region)
+    except InputError as exc:
+        errors.append(RowError(line, exc.message))
         return None
     phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

@@ -254,3 +254,61 @@ class EmailDraftRecord:
     decided_by: str | None = None
     note: str | None = None
     reply_id: str | None = None
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"  # created, not started
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"  # by an operator, for good
+    COMPLETED = "completed"  # every contact ended
+
+    @classmethod
+    def transition(cls, old: CampaignStatus | str, new: CampaignStatus | str) -> CampaignStatus:
+        """Validate ``old -> new``; return ``new``. Raises ConflictError on an illegal move."""
+        return _transition(cls(old), cls(new), _CAMPAIGN_MOVES, "campaign")
+
+
+_CAMPAIGN_MOVES: dict[StrEnum, frozenset[StrEnum]] = {
+    CampaignStatus.DRAFT: frozenset({CampaignStatus.RUNNING, CampaignStatus.STOPPED}),
+    CampaignStatus.RUNNING: frozenset(
+        {CampaignStatus.PAUSED, CampaignStatus.STOPPED, CampaignStatus.COMPLETED}
+    ),
+    CampaignStatus.PAUSED: frozenset({CampaignStatus.RUNNING, CampaignStatus.STOPPED}),
+    CampaignStatus.STOPPED: frozenset(),
+    CampaignStatus.COMPLETED: frozenset(),
+}
+
+
+class ContactStatus(StrEnum):
+    PENDING = "pending"  # waiting for its next attempt (next_due_at)
+    CALLING = "calling"
+    DONE = "done"  # ended, with an outcome
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRecord:
+    id: str
+    tenant_id: str
+    name: str
+    kind: str
+    status: CampaignStatus
+    definition: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignContactRecord:
+    id: int
+    campaign_id: str
+    phone: str
+    timezone: str
+    status: ContactStatus
+    source_line: int
+    updated_at: datetime
+    name: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    next_due_at: datetime | None = None
+    outcome: str | None = None

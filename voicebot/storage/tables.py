@@ -269,6 +269,58 @@ class EmailDraftRow(Base):
     reply_id: Mapped[str | None] = mapped_column(String(32))
 
 
+# --- outbound campaigns ---------------------------------------------------------------------------
+
+
+class CampaignRow(Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (Index(None, "tenant_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    definition: Mapped[dict[str, Any]]  # the validated campaign file, as JSON
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CampaignContactRow(Base):
+    """One contact of one campaign, with where its calling stands."""
+
+    __tablename__ = "campaign_contacts"
+    __table_args__ = (
+        Index(None, "campaign_id", "phone", unique=True),
+        Index(None, "campaign_id", "status", "next_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(32))  # E.164
+    name: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    variables: Mapped[dict[str, Any]]
+    source_line: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_due_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime]
+
+
+class DoNotCallRow(Base):
+    """A number never to be called: by any campaign (``scope`` "*") or by one campaign (its id)."""
+
+    __tablename__ = "do_not_call"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    added_at: Mapped[datetime]
+
+
 # --- customer data (the built-in SQL CRM) ---------------------------------------------------------
 
 
@@ -377,3 +429,6 @@ notes = cast(Table, NoteRow.__table__)
 email_mailboxes = cast(Table, EmailMailboxRow.__table__)
 email_messages = cast(Table, EmailMessageRow.__table__)
 email_drafts = cast(Table, EmailDraftRow.__table__)
+campaigns = cast(Table, CampaignRow.__table__)
+campaign_contacts = cast(Table, CampaignContactRow.__table__)
+do_not_call = cast(Table, DoNotCallRow.__table__)
