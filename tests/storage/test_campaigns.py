@@ -71,3 +71,34 @@ async def test_do_not_call_globally_and_per_campaign(db: Database, now: datetime
     assert await repo.dnc_remove("demo", "+38640111222")
     assert not await repo.dnc_remove("demo", "+38640111222")
     assert not await repo.on_dnc("demo", "+38640111222")
+
+
+async def test_each_attempt_is_claimed_once_and_recorded_once(db: Database, now: datetime) -> None:
+    repo = CampaignRepository(db)
+    imported = import_contacts(CSV, default_region="SI", default_timezone="Europe/Ljubljana")
+    record = await repo.create(
+        tenant_id="demo",
+        name="c",
+        kind="appointment_confirmation",
+        definition={},
+        contacts=imported.contacts,
+        now=now,
+    )
+    first = await repo.claim_due(record.id, now, limit=1)
+    second = await repo.claim_due(record.id, now, limit=5)
+    assert len(first) == 1 and len(second) == 1 and first[0].id != second[0].id
+    assert await repo.claim_due(record.id, now, limit=5) == []  # nothing is dialled twice
+    contact = first[0]
+    assert contact.status is ContactStatus.CALLING and contact.attempts == 1
+    later = now + timedelta(minutes=15)
+    waiting = await repo.record_attempt(contact.id, attempt=1, outcome="busy", next_due_at=later, now=now)
+    assert waiting.status is ContactStatus.PENDING and waiting.next_due_at == later
+    with pytest.raises(ConflictError):
+        await repo.record_attempt(contact.id, attempt=1, outcome="busy", next_due_at=later, now=now)
+    assert await repo.claim_due(record.id, now, limit=5) == []  # not due yet
+    (again,) = await repo.claim_due(record.id, later, limit=5)
+    assert again.id == contact.id and again.attempts == 2
+    done = await repo.record_attempt(contact.id, attempt=2, outcome="confirmed", next_due_at=None, now=later)
+    assert done.status is ContactStatus.DONE and done.outcome == "confirmed"
+    progress = await repo.progress(record.id)
+    assert progress == {"status": {"calling": 1, "done": 1}, "outcomes": {"confirmed": 1}}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import RowMapping, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from voicebot.errors import NotFoundError
+from voicebot.errors import ConflictError, NotFoundError
 from voicebot.storage import tables
 from voicebot.storage._common import utc
 from voicebot.storage.db import Database
@@ -50,7 +50,7 @@ def campaign_record(row: RowMapping | dict[str, Any]) -> CampaignRecord:
     )
 
 
-def contact_record(row: RowMapping) -> CampaignContactRecord:
+def contact_record(row: RowMapping | dict[str, Any]) -> CampaignContactRecord:
     return CampaignContactRecord(
         id=row["id"],
         campaign_id=row["campaign_id"],
@@ -169,6 +169,62 @@ class CampaignRepository:
             statuses = {s: int(n) for s, n in (await conn.execute(by_status)).all()}
             outcomes = {o: int(n) for o, n in (await conn.execute(by_outcome)).all()}
         return {"status": statuses, "outcomes": outcomes}
+
+    # --- attempts -------------------------------------------------------------------------------
+
+    async def claim_due(
+        self, campaign_id: str, now: datetime, limit: int
+    ) -> builtins.list[CampaignContactRecord]:
+        """Take up to ``limit`` contacts whose attempt is due (``pending`` -> ``calling``, attempts+1),
+        oldest due first. A contact is taken by one claimer only, so no attempt is made twice."""
+        now = utc(now)
+        query = (
+            select(_K)
+            .where(
+                _K.c.campaign_id == campaign_id,
+                _K.c.status == ContactStatus.PENDING.value,
+                _K.c.next_due_at <= now,
+            )
+            .order_by(_K.c.next_due_at, _K.c.id)
+            .limit(max(0, limit))
+            .with_for_update(skip_locked=True)
+        )
+        async with self._db.engine.begin() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            if rows:
+                await conn.execute(
+                    update(_K)
+                    .where(_K.c.id.in_([r["id"] for r in rows]))
+                    .values(status=ContactStatus.CALLING.value, attempts=_K.c.attempts + 1, updated_at=now)
+                )
+        changes = {"status": ContactStatus.CALLING.value, "updated_at": now}
+        return [contact_record({**r, **changes, "attempts": r["attempts"] + 1}) for r in rows]
+
+    async def record_attempt(
+        self, contact_id: int, *, attempt: int, outcome: str, next_due_at: datetime | None, now: datetime
+    ) -> CampaignContactRecord:
+        """Store how attempt number ``attempt`` ended: the contact ends (``next_due_at`` None) or waits.
+        ConflictError when that attempt was already recorded (or is not the contact's current one)."""
+        now = utc(now)
+        changes: dict[str, Any] = {"outcome": outcome, "updated_at": now}
+        if next_due_at is None:
+            changes |= {"status": ContactStatus.DONE.value, "next_due_at": None}
+        else:
+            changes |= {"status": ContactStatus.PENDING.value, "next_due_at": utc(next_due_at)}
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                update(_K)
+                .where(
+                    _K.c.id == contact_id,
+                    _K.c.status == ContactStatus.CALLING.value,
+                    _K.c.attempts == attempt,
+                )
+                .values(changes)
+            )
+            if not result.rowcount:
+                raise ConflictError(f"contact {contact_id}: attempt {attempt} is not in progress")
+            row = (await conn.execute(select(_K).where(_K.c.id == contact_id))).mappings().one()
+        return contact_record(row)
 
     # --- do not call ----------------------------------------------------------------------------
 
