@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     field_validator,
     model_validator,
@@ -130,7 +131,10 @@ def _parse_hhmm(value: Any) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
-ClockTime = Annotated[time, BeforeValidator(_parse_hhmm)]
+# dumped back as 'HH:MM' so a stored definition validates again
+ClockTime = Annotated[
+    time, BeforeValidator(_parse_hhmm), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)
+]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}

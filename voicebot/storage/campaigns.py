@@ -226,6 +226,28 @@ class CampaignRepository:
             row = (await conn.execute(select(_K).where(_K.c.id == contact_id))).mappings().one()
         return contact_record(row)
 
+    async def release(self, contact_id: int, *, attempt: int, due_at: datetime, now: datetime) -> None:
+        """Give back a claimed attempt that was not made (e.g. outside the calling window)."""
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                update(_K)
+                .where(
+                    _K.c.id == contact_id,
+                    _K.c.status == ContactStatus.CALLING.value,
+                    _K.c.attempts == attempt,
+                )
+                .values(
+                    status=ContactStatus.PENDING.value,
+                    attempts=attempt - 1,
+                    next_due_at=utc(due_at),
+                    updated_at=utc(now),
+                )
+            )
+
+    async def in_progress(self, campaign_id: str) -> builtins.list[CampaignContactRecord]:
+        """Contacts whose attempt was claimed and not recorded (after a crash: left mid-call)."""
+        return await self.contacts(campaign_id, status=ContactStatus.CALLING)
+
     # --- do not call ----------------------------------------------------------------------------
 
     async def dnc_add(
