@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voicebot import __version__, metrics
+from voicebot.api import campaigns as campaign_routes
 from voicebot.api import chat as chat_routes
 from voicebot.api import email as email_routes
 from voicebot.api import ops as ops_routes
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(chat_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(email_routes.router)
+    app.include_router(campaign_routes.router)
     app.include_router(twilio_routes.router)
     app.include_router(webrtc_routes.router)
     app.include_router(sip_routes.router)

@@ -75,3 +75,10 @@ class DraftApproval(_Body):
 class DraftRejection(_Body):
     note: Text | None = Field(None, max_length=2000, description="Why (kept with the draft and audited).")
     agent: Text = Field("agent", min_length=1, max_length=128, description="Who rejects (for the audit).")
+
+
+class NewCampaign(_Body):
+    definition: Text = Field(max_length=200_000, description="The campaign file's text (YAML or JSON).")
+    contacts_csv: Text = Field(max_length=900_000, description="Contacts: CSV with a phone column.")
+    name: Text | None = Field(None, max_length=200, description="Shown to operators (default: the file's).")
+    region: Text = Field("SI", min_length=2, max_length=2, description="Country of numbers without +code.")

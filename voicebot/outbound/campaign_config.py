@@ -288,10 +288,20 @@ def load_campaign(path: Path | str) -> CampaignDefinition:
     """Read and validate one campaign YAML; every error names the file and the field."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError("the file does not exist", file=str(path)) from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from exc
+    return parse_campaign(text, str(path))
+
+
+def parse_campaign(text: str, source: str = "<campaign>") -> CampaignDefinition:
+    """Validate one campaign given as YAML (or JSON) text; errors name ``source`` and the field."""
+    path = source
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from exc
     if not isinstance(raw, dict):
         raise ConfigError("the top level must be a mapping", file=str(path))
