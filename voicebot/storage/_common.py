@@ -8,6 +8,8 @@ from enum import Enum
 from typing import Any
 
 import orjson
+from sqlalchemy import Insert, Table
+from sqlalchemy.dialects import postgresql, sqlite
 
 from voicebot.errors import InputError
 
@@ -38,3 +40,9 @@ def json_dumps(value: Any) -> str:
 
 def json_loads(value: str | bytes) -> Any:
     return orjson.loads(value)
+
+
+def insert_ignoring_duplicates(dialect: str, table: Table, values: dict[str, Any]) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING for ``dialect`` ("sqlite" or "postgresql")."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).values(values).on_conflict_do_nothing()

@@ -14,11 +14,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import RowMapping, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from voicebot.errors import ConflictError, NotFoundError
 from voicebot.storage import tables
-from voicebot.storage._common import utc
+from voicebot.storage._common import insert_ignoring_duplicates, utc
 from voicebot.storage.db import Database
 from voicebot.storage.records import (
     CampaignContactRecord,
@@ -260,12 +259,15 @@ class CampaignRepository:
         reason: str | None = None,
     ) -> None:
         """Never call ``phone`` (E.164) again: from any campaign, or only from campaign ``scope``."""
-        dialect = postgresql if self._db.dialect == "postgresql" else sqlite
-        statement = dialect.insert(_N).values(
-            tenant_id=tenant_id, phone=phone, scope=scope, reason=reason, added_at=utc(now)
-        )
+        values = {
+            "tenant_id": tenant_id,
+            "phone": phone,
+            "scope": scope,
+            "reason": reason,
+            "added_at": utc(now),
+        }
         async with self._db.engine.begin() as conn:
-            await conn.execute(statement.on_conflict_do_nothing())
+            await conn.execute(insert_ignoring_duplicates(self._db.dialect, _N, values))
 
     async def dnc_remove(self, tenant_id: str, phone: str, *, scope: str = ALL_CAMPAIGNS) -> bool:
         async with self._db.engine.begin() as conn:

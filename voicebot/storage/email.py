@@ -19,12 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Insert, RowMapping, and_, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voicebot.errors import ConflictError, NotFoundError
 from voicebot.storage import tables
-from voicebot.storage._common import utc
+from voicebot.storage._common import insert_ignoring_duplicates, utc
 from voicebot.storage.audit import AuditRepository
 from voicebot.storage.db import Database
 from voicebot.storage.records import (
@@ -139,15 +138,6 @@ class EmailRepository:
 
     # --- taking mail in -------------------------------------------------------------------------
 
-    async def mailbox(self, tenant_id: str, source: str) -> tuple[int, int] | None:
-        """``(uidvalidity, last_uid)`` of a mailbox read before, else None."""
-        query = select(_B.c.uidvalidity, _B.c.last_uid).where(
-            _B.c.tenant_id == tenant_id, _B.c.source == source
-        )
-        async with self._db.reader.connect() as conn:
-            row = (await conn.execute(query)).first()
-        return (int(row[0]), int(row[1])) if row is not None else None
-
     async def start_mailbox(self, tenant_id: str, source: str, uidvalidity: int, now: datetime) -> int:
         """Note the mailbox's UIDVALIDITY; return the last UID taken in under it (0 when it is new
         or its UIDs were renumbered, so every message is looked at again; dedupe keys catch repeats)."""
@@ -205,7 +195,8 @@ class EmailRepository:
             "done_at": now if status is not InboundStatus.RECEIVED else None,
         }
         async with self._db.engine.begin() as conn:
-            inserted = (await conn.execute(self._insert_ignore(values).returning(_M.c.id))).first()
+            statement = insert_ignoring_duplicates(self._db.dialect, _M, values)
+            inserted = (await conn.execute(statement.returning(_M.c.id))).first()
             if uid is not None and uidvalidity is not None:
                 await conn.execute(
                     update(_B)
@@ -220,10 +211,6 @@ class EmailRepository:
         if inserted is None:
             return None
         return message_record(values)
-
-    def _insert_ignore(self, values: dict[str, Any]) -> Insert:
-        dialect = postgresql if self._db.dialect == "postgresql" else sqlite
-        return dialect.insert(_M).values(values).on_conflict_do_nothing()
 
     # --- deciding -------------------------------------------------------------------------------
 
@@ -253,15 +240,6 @@ class EmailRepository:
             }
             await conn.execute(update(_M).where(_M.c.id == row["id"]).values(changes))
         return message_record({**row, **changes})
-
-    async def pending_count(self, tenant_id: str) -> int:
-        query = select(func.count()).where(
-            _M.c.tenant_id == tenant_id,
-            _M.c.direction == IN,
-            _M.c.status.in_([InboundStatus.RECEIVED.value, InboundStatus.PROCESSING.value]),
-        )
-        async with self._db.reader.connect() as conn:
-            return int((await conn.execute(query)).scalar_one())
 
     async def thread_conversation(self, tenant_id: str, message_ids: list[str]) -> str | None:
         """The conversation of the newest stored message (in or out) among ``message_ids``."""

@@ -33,7 +33,7 @@ from voicebot.storage.records import (
     InboundStatus,
 )
 from voicebot.text_channels.email_bot import EmailBot, EmailDecision, EmailPolicy
-from voicebot.text_channels.email_message import ParsedEmail, compose_reply, parse_email
+from voicebot.text_channels.email_message import ParsedEmail, compose_reply, parse_email, reply_headers
 from voicebot.text_channels.email_smtp import Mailer, MailRejected
 
 log = logging.getLogger(__name__)
@@ -292,7 +292,7 @@ class EmailService:
         return conversation_id, record.status == ConversationStatus.HANDOFF
 
     def _reply_subject(self, parsed: ParsedEmail) -> str:
-        return str(self._compose(parsed, "")["Subject"])
+        return reply_headers(parsed, domain=self.config.domain)["Subject"]
 
     def _compose(self, parsed: ParsedEmail, text: str) -> Any:
         return compose_reply(
