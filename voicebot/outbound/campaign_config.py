@@ -231,6 +231,13 @@ class CampaignDefinition(_Strict):
     max_concurrent_calls: int = Field(5, ge=1, le=1000, description="Calls of this campaign at once.")
     calls_per_second: float = Field(1.0, gt=0, le=100, description="Rate new calls are started at.")
     voicemail: VoicemailPolicy = Field(description="What to do on an answering machine.")
+    ring_timeout: DurationSeconds = Field(
+        30, description="How long a call may ring before it counts as no_answer (e.g. 30s)."
+    )
+    consent_required: bool = Field(
+        False,
+        description="Call only contacts whose CSV row says consent=yes; the others end as dnc uncalled.",
+    )
     questions: list[SurveyQuestion] = Field(
         default_factory=list, description="csat_survey only: the questions, asked in order."
     )

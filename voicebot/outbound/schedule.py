@@ -21,6 +21,7 @@ class Outcome(StrEnum):
     RESCHEDULED = "rescheduled"
     CANCELLED = "cancelled"
     PROMISED_TO_PAY = "promised_to_pay"
+    INVOICE_REQUESTED = "invoice_requested"  # payment reminder: the invoice is to be e-mailed
     DECLINED = "declined"
     SURVEY_COMPLETED = "survey_completed"
     HANDOFF = "handoff"
