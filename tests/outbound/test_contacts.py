@@ -1,4 +1,5 @@
 import contextlib
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -130,3 +131,25 @@ def test_arbitrary_text_only_input_error(text: str) -> None:
 def test_arbitrary_bytes_only_input_error(data: bytes) -> None:
     with contextlib.suppress(InputError):
         import_contacts(data)
+
+
+def test_consent_and_first_call_time_columns() -> None:
+    text = (
+        "phone,name,consent,call_at\n"
+        "+38640111001,Ana,yes,2026-11-25 10:00\n"
+        "+38640111002,Bor,No,2026-11-25T09:00:00+00:00\n"
+        "+38640111003,Cene,maybe,\n"
+        "+38640111004,Dan,,tomorrow\n"
+        "+38640111005,Eva,,\n"
+    )
+    result = import_contacts(text, default_timezone="Europe/Ljubljana")
+    ana, bor, eva = result.contacts
+    assert ana.consent is True and ana.call_at is not None
+    assert ana.call_at.isoformat() == "2026-11-25T10:00:00+01:00"  # the contact's own zone
+    assert bor.consent is False and bor.call_at is not None and bor.call_at.utcoffset() == timedelta(0)
+    assert eva.consent is None and eva.call_at is None
+    assert "consent" not in ana.variables and "call_at" not in ana.variables
+    assert [(e.line, e.message.split(":")[0]) for e in result.errors] == [
+        (4, "consent must be yes or no, not 'maybe'"),
+        (5, "call_at is not an ISO date-time"),
+    ]

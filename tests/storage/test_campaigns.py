@@ -73,32 +73,44 @@ async def test_do_not_call_globally_and_per_campaign(db: Database, now: datetime
     assert not await repo.on_dnc("demo", "+38640111222")
 
 
-async def test_each_attempt_is_claimed_once_and_recorded_once(db: Database, now: datetime) -> None:
+async def test_each_attempt_is_planned_once_dialled_once_and_recorded_once(
+    db: Database, now: datetime
+) -> None:
     repo = CampaignRepository(db)
     imported = import_contacts(CSV, default_region="SI", default_timezone="Europe/Ljubljana")
     record = await repo.create(
         tenant_id="demo",
         name="c",
         kind="appointment_confirmation",
-        definition={},
+        definition={"max_concurrent_calls": 5, "calls_per_second": 1.0},
         contacts=imported.contacts,
         now=now,
     )
-    first = await repo.claim_due(record.id, now, limit=1)
-    second = await repo.claim_due(record.id, now, limit=5)
-    assert len(first) == 1 and len(second) == 1 and first[0].id != second[0].id
-    assert await repo.claim_due(record.id, now, limit=5) == []  # nothing is dialled twice
-    contact = first[0]
-    assert contact.status is ContactStatus.CALLING and contact.attempts == 1
+    assert await repo.plan_due(record.id, now, lease_s=30) == []  # a draft plans nothing
+    await repo.set_status(record.id, CampaignStatus.RUNNING, now)
+    first = await repo.plan_due(record.id, now, lease_s=30, horizon_s=0)
+    second = await repo.plan_due(record.id, now, lease_s=30, horizon_s=1)
+    assert len(first) == 1 and len(second) == 1 and first[0].contact_id != second[0].contact_id
+    assert second[0].planned_at == first[0].planned_at + timedelta(seconds=1)  # paced
+    assert await repo.plan_due(record.id, now, lease_s=30, horizon_s=10) == []  # nothing planned twice
+    attempt = first[0]
+    contact = await repo.contact(attempt.contact_id)
+    assert contact.status is ContactStatus.CALLING and contact.attempts == 1 == attempt.attempt
+    assert await repo.begin_attempt(attempt.id, now, worker="w1", lease_s=30)
+    assert not await repo.begin_attempt(attempt.id, now, worker="w2", lease_s=30)  # one licence
     later = now + timedelta(minutes=15)
-    waiting = await repo.record_attempt(contact.id, attempt=1, outcome="busy", next_due_at=later, now=now)
+    waiting = await repo.finish_attempt(attempt.id, outcome="busy", next_due_at=later, now=now)
     assert waiting.status is ContactStatus.PENDING and waiting.next_due_at == later
     with pytest.raises(ConflictError):
-        await repo.record_attempt(contact.id, attempt=1, outcome="busy", next_due_at=later, now=now)
-    assert await repo.claim_due(record.id, now, limit=5) == []  # not due yet
-    (again,) = await repo.claim_due(record.id, later, limit=5)
-    assert again.id == contact.id and again.attempts == 2
-    done = await repo.record_attempt(contact.id, attempt=2, outcome="confirmed", next_due_at=None, now=later)
+        await repo.finish_attempt(attempt.id, outcome="busy", next_due_at=later, now=now)
+    assert await repo.plan_due(record.id, now + timedelta(seconds=5), lease_s=30) == []  # not due yet
+    (again,) = await repo.plan_due(record.id, later, lease_s=30)
+    assert again.contact_id == contact.id and again.attempt == 2
+    assert await repo.begin_attempt(again.id, later, worker="w1", lease_s=30)
+    done = await repo.finish_attempt(
+        again.id, outcome="confirmed", next_due_at=None, now=later, result={"decision": "confirmed"}
+    )
     assert done.status is ContactStatus.DONE and done.outcome == "confirmed"
+    assert done.result == {"decision": "confirmed"}
     progress = await repo.progress(record.id)
     assert progress == {"status": {"calling": 1, "done": 1}, "outcomes": {"confirmed": 1}}

@@ -12,6 +12,7 @@ import io
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from types import MappingProxyType
@@ -21,7 +22,9 @@ from phonenumbers import timezone as number_timezones
 
 from voicebot.errors import InputError
 
-PHONE, NAME, TIMEZONE = "phone", "name", "timezone"
+PHONE, NAME, TIMEZONE, CONSENT, CALL_AT = "phone", "name", "timezone", "consent", "call_at"
+_YES = frozenset({"yes", "y", "true", "1", "da"})
+_NO = frozenset({"no", "n", "false", "0", "ne"})
 _UNKNOWN_ZONE = "Etc/Unknown"  # what phonenumbers answers for a number it cannot place
 
 
@@ -40,6 +43,8 @@ class Contact:
     variables: Mapping[str, str]  # every other column, by lower-case header
     line: int  # where the row starts in the file
     timezone_source: TimezoneSource = TimezoneSource.GIVEN
+    consent: bool | None = None  # the row's consent column; None when the file has none
+    call_at: datetime | None = None  # the first attempt's time (aware); None: as soon as allowed
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,9 @@ def _blank(row: list[str]) -> bool:
 def import_contacts(
     text: str | bytes, *, default_region: str = "SI", default_timezone: str = "UTC"
 ) -> ContactImport:
-    """Parse a contacts CSV with a header: ``phone`` (required), ``name``, ``timezone``, and any
-    other columns, kept as per-contact variables for the script's placeholders.
+    """Parse a contacts CSV with a header: ``phone`` (required), ``name``, ``timezone``, ``consent``
+    (yes/no), ``call_at`` (ISO date-time of the first attempt, in the contact's zone unless it names
+    an offset), and any other columns, kept as per-contact variables for the script's placeholders.
 
     Numbers without a country code are read as ``default_region`` (ISO 3166 code). A row without
     a valid ``timezone`` cell gets its number's zone; a number with none gets ``default_timezone``.
@@ -204,7 +210,25 @@ def _read_row(
                 RowError(line, f"{phone} fits several time zones ({', '.join(candidates)}); took {zone}")
             )
     name = cells.pop(NAME, "") or None
+    consent_cell = cells.pop(CONSENT, "").lower()
+    consent: bool | None = None
+    if consent_cell:
+        if consent_cell not in _YES | _NO:
+            errors.append(RowError(line, f"consent must be yes or no, not {consent_cell!r}"))
+            return None
+        consent = consent_cell in _YES
+    call_at: datetime | None = None
+    if call_at_cell := cells.pop(CALL_AT, ""):
+        try:
+            call_at = datetime.fromisoformat(call_at_cell)
+        except ValueError:
+            errors.append(RowError(line, f"call_at is not an ISO date-time: {call_at_cell!r}"))
+            return None
+        if call_at.tzinfo is None:
+            call_at = call_at.replace(tzinfo=zoneinfo.ZoneInfo(zone))
     return Contact(
+        consent=consent,
+        call_at=call_at,
         phone=phone,
         name=name,
         timezone=zone,

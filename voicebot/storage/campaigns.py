@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import RowMapping, delete, func, insert, or_, select, update
@@ -20,6 +20,7 @@ from voicebot.storage import tables
 from voicebot.storage._common import insert_ignoring_duplicates, utc
 from voicebot.storage.db import Database
 from voicebot.storage.records import (
+    CampaignAttemptRecord,
     CampaignContactRecord,
     CampaignRecord,
     CampaignStatus,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 _C = tables.campaigns
 _K = tables.campaign_contacts
 _N = tables.do_not_call
+_A = tables.campaign_attempts
 
 ALL_CAMPAIGNS = "*"  # the do-not-call scope of a number no campaign may call
 
@@ -63,7 +65,29 @@ def contact_record(row: RowMapping | dict[str, Any]) -> CampaignContactRecord:
         attempts=row["attempts"],
         next_due_at=row["next_due_at"],
         outcome=row["outcome"],
+        consent=row.get("consent"),
+        result=row.get("result"),
     )
+
+
+def attempt_record(row: RowMapping | dict[str, Any]) -> CampaignAttemptRecord:
+    optional: tuple[str, ...] = ("started_at", "answered_at", "ended_at", "worker", "outcome", "detail")
+    optional += ("call_id", "conversation_id", "transcript", "result")
+    return CampaignAttemptRecord(
+        id=row["id"],
+        campaign_id=row["campaign_id"],
+        contact_id=row["contact_id"],
+        attempt=row["attempt"],
+        phone=row["phone"],
+        due_at=utc(row["due_at"]),
+        planned_at=utc(row["planned_at"]),
+        lease_until=utc(row["lease_until"]),
+        **{name: _utc_or_value(row.get(name)) for name in optional},
+    )
+
+
+def _utc_or_value(value: Any) -> Any:
+    return utc(value) if isinstance(value, datetime) else value
 
 
 class CampaignRepository:
@@ -80,7 +104,8 @@ class CampaignRepository:
         contacts: Sequence[Contact],
         now: datetime,
     ) -> CampaignRecord:
-        """A new campaign (``draft``) with its contacts, each due at ``now``, in one transaction."""
+        """A new campaign (``draft``) with its contacts, each due at its ``call_at`` or ``now``, in one
+        transaction."""
         now = utc(now)
         values = {
             "id": tables.new_id(),
@@ -91,6 +116,7 @@ class CampaignRepository:
             "status": CampaignStatus.DRAFT.value,
             "created_at": now,
             "updated_at": now,
+            "paced_until": None,
         }
         rows = [
             {
@@ -102,7 +128,8 @@ class CampaignRepository:
                 "source_line": c.line,
                 "status": ContactStatus.PENDING.value,
                 "attempts": 0,
-                "next_due_at": now,
+                "next_due_at": utc(c.call_at) if c.call_at else now,
+                "consent": c.consent,
                 "outcome": None,
                 "updated_at": now,
             }
@@ -171,81 +198,232 @@ class CampaignRepository:
 
     # --- attempts -------------------------------------------------------------------------------
 
-    async def claim_due(
-        self, campaign_id: str, now: datetime, limit: int
-    ) -> builtins.list[CampaignContactRecord]:
-        """Take up to ``limit`` contacts whose attempt is due (``pending`` -> ``calling``, attempts+1),
-        oldest due first. A contact is taken by one claimer only, so no attempt is made twice."""
+    async def plan_due(
+        self, campaign_id: str, now: datetime, *, lease_s: float, horizon_s: float = 2.0
+    ) -> builtins.list[CampaignAttemptRecord]:
+        """Plan the attempts due now of a running campaign: within its free lines (attempts not
+        ended count as busy lines, in every process), each at its own start slot paced by
+        ``calls_per_second`` and no further than ``horizon_s`` ahead. Each planned contact turns
+        ``calling`` with a new attempt number, and its attempt row is the only licence to dial it.
+        The campaign row is locked meanwhile, so planners in several processes never over-book."""
         now = utc(now)
-        query = (
-            select(_K)
-            .where(
-                _K.c.campaign_id == campaign_id,
-                _K.c.status == ContactStatus.PENDING.value,
-                _K.c.next_due_at <= now,
+        async with self._db.engine.begin() as conn:
+            campaign = (
+                (await conn.execute(select(_C).where(_C.c.id == campaign_id).with_for_update()))
+                .mappings()
+                .first()
             )
-            .order_by(_K.c.next_due_at, _K.c.id)
-            .limit(max(0, limit))
-            .with_for_update(skip_locked=True)
-        )
-        async with self._db.engine.begin() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-            if rows:
-                await conn.execute(
-                    update(_K)
-                    .where(_K.c.id.in_([r["id"] for r in rows]))
-                    .values(status=ContactStatus.CALLING.value, attempts=_K.c.attempts + 1, updated_at=now)
-                )
-        changes = {"status": ContactStatus.CALLING.value, "updated_at": now}
-        return [contact_record({**r, **changes, "attempts": r["attempts"] + 1}) for r in rows]
-
-    async def record_attempt(
-        self, contact_id: int, *, attempt: int, outcome: str, next_due_at: datetime | None, now: datetime
-    ) -> CampaignContactRecord:
-        """Store how attempt number ``attempt`` ended: the contact ends (``next_due_at`` None) or waits.
-        ConflictError when that attempt was already recorded (or is not the contact's current one)."""
-        now = utc(now)
-        changes: dict[str, Any] = {"outcome": outcome, "updated_at": now}
-        if next_due_at is None:
-            changes |= {"status": ContactStatus.DONE.value, "next_due_at": None}
-        else:
-            changes |= {"status": ContactStatus.PENDING.value, "next_due_at": utc(next_due_at)}
-        async with self._db.engine.begin() as conn:
-            result = await conn.execute(
-                update(_K)
+            if campaign is None or campaign["status"] != CampaignStatus.RUNNING.value:
+                return []
+            definition = campaign["definition"]
+            lines = int(definition.get("max_concurrent_calls", 1))
+            gap = 1.0 / float(definition.get("calls_per_second", 1.0))
+            busy = await conn.scalar(
+                select(func.count())
+                .select_from(_A)
+                .where(_A.c.campaign_id == campaign_id, _A.c.ended_at.is_(None))
+            )
+            slot = max(utc(campaign["paced_until"]) if campaign["paced_until"] else now, now)
+            room = int((now + timedelta(seconds=horizon_s) - slot).total_seconds() / gap) + 1
+            limit = min(lines - int(busy or 0), room)
+            if limit <= 0:
+                return []
+            query = (
+                select(_K)
                 .where(
-                    _K.c.id == contact_id,
-                    _K.c.status == ContactStatus.CALLING.value,
-                    _K.c.attempts == attempt,
+                    _K.c.campaign_id == campaign_id,
+                    _K.c.status == ContactStatus.PENDING.value,
+                    _K.c.next_due_at <= now,
                 )
-                .values(changes)
+                .order_by(_K.c.next_due_at, _K.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
             )
-            if not result.rowcount:
-                raise ConflictError(f"contact {contact_id}: attempt {attempt} is not in progress")
-            row = (await conn.execute(select(_K).where(_K.c.id == contact_id))).mappings().one()
+            contacts = (await conn.execute(query)).mappings().all()
+            planned: builtins.list[dict[str, Any]] = []
+            for contact in contacts:
+                planned.append(
+                    {
+                        "campaign_id": campaign_id,
+                        "contact_id": contact["id"],
+                        "attempt": contact["attempts"] + 1,
+                        "phone": contact["phone"],
+                        "due_at": utc(contact["next_due_at"]),
+                        "planned_at": slot,
+                        "lease_until": slot + timedelta(seconds=lease_s),
+                    }
+                )
+                slot += timedelta(seconds=gap)
+            if not planned:
+                return []
+            await conn.execute(
+                update(_K)
+                .where(_K.c.id.in_([c["id"] for c in contacts]))
+                .values(status=ContactStatus.CALLING.value, attempts=_K.c.attempts + 1, updated_at=now)
+            )
+            await conn.execute(update(_C).where(_C.c.id == campaign_id).values(paced_until=slot))
+            ids = [
+                (await conn.execute(insert(_A).values(row).returning(_A.c.id))).scalar_one()
+                for row in planned
+            ]
+        return [attempt_record({**row, "id": id_}) for row, id_ in zip(planned, ids, strict=True)]
+
+    async def attempt(self, attempt_id: int) -> CampaignAttemptRecord | None:
+        async with self._db.reader.connect() as conn:
+            row = (await conn.execute(select(_A).where(_A.c.id == attempt_id))).mappings().first()
+        return attempt_record(row) if row is not None else None
+
+    async def contact(self, contact_id: int) -> CampaignContactRecord:
+        async with self._db.reader.connect() as conn:
+            row = (await conn.execute(select(_K).where(_K.c.id == contact_id))).mappings().first()
+        if row is None:
+            raise NotFoundError(f"campaign contact {contact_id} does not exist")
         return contact_record(row)
 
-    async def release(self, contact_id: int, *, attempt: int, due_at: datetime, now: datetime) -> None:
-        """Give back a claimed attempt that was not made (e.g. outside the calling window)."""
+    async def attempts(
+        self, campaign_id: str, *, contact_id: int | None = None, limit: int = 10_000
+    ) -> builtins.list[CampaignAttemptRecord]:
+        """Attempts of a campaign (or of one of its contacts), in the order they were planned."""
+        query = select(_A).where(_A.c.campaign_id == campaign_id)
+        if contact_id is not None:
+            query = query.where(_A.c.contact_id == contact_id)
+        async with self._db.reader.connect() as conn:
+            rows = (await conn.execute(query.order_by(_A.c.id).limit(max(0, limit)))).mappings().all()
+        return [attempt_record(r) for r in rows]
+
+    async def begin_attempt(self, attempt_id: int, now: datetime, *, worker: str, lease_s: float) -> bool:
+        """Take the licence to dial: True for exactly one caller, once per attempt."""
+        now = utc(now)
         async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                update(_A)
+                .where(_A.c.id == attempt_id, _A.c.started_at.is_(None), _A.c.ended_at.is_(None))
+                .values(started_at=now, worker=worker, lease_until=now + timedelta(seconds=lease_s))
+            )
+        return bool(result.rowcount)
+
+    async def renew_lease(self, attempt_id: int, until: datetime) -> bool:
+        """Keep a call's lease; False when the attempt was ended meanwhile (e.g. taken as dead)."""
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                update(_A)
+                .where(_A.c.id == attempt_id, _A.c.ended_at.is_(None))
+                .values(lease_until=utc(until))
+            )
+        return bool(result.rowcount)
+
+    async def mark_answered(self, attempt_id: int, now: datetime) -> None:
+        async with self._db.engine.begin() as conn:
+            await conn.execute(update(_A).where(_A.c.id == attempt_id).values(answered_at=utc(now)))
+
+    async def release_attempt(self, attempt_id: int, *, due_at: datetime, now: datetime) -> bool:
+        """Give back an attempt that was planned but not dialled (paused, outside the window...):
+        the contact waits again, due at ``due_at``, with its attempt number unspent."""
+        async with self._db.engine.begin() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        select(_A)
+                        .where(_A.c.id == attempt_id, _A.c.started_at.is_(None), _A.c.ended_at.is_(None))
+                        .with_for_update()
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return False
+            await conn.execute(delete(_A).where(_A.c.id == attempt_id))
             await conn.execute(
                 update(_K)
                 .where(
-                    _K.c.id == contact_id,
+                    _K.c.id == row["contact_id"],
                     _K.c.status == ContactStatus.CALLING.value,
-                    _K.c.attempts == attempt,
+                    _K.c.attempts == row["attempt"],
                 )
                 .values(
                     status=ContactStatus.PENDING.value,
-                    attempts=attempt - 1,
+                    attempts=row["attempt"] - 1,
                     next_due_at=utc(due_at),
                     updated_at=utc(now),
                 )
             )
+        return True
 
-    async def in_progress(self, campaign_id: str) -> builtins.list[CampaignContactRecord]:
-        """Contacts whose attempt was claimed and not recorded (after a crash: left mid-call)."""
-        return await self.contacts(campaign_id, status=ContactStatus.CALLING)
+    async def finish_attempt(
+        self,
+        attempt_id: int,
+        *,
+        outcome: str,
+        next_due_at: datetime | None,
+        now: datetime,
+        detail: str | None = None,
+        call_id: str | None = None,
+        conversation_id: str | None = None,
+        transcript: builtins.list[Any] | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> CampaignContactRecord:
+        """Record how an attempt ended and the contact's next step (ends when ``next_due_at`` is
+        None), in one transaction. ConflictError when the attempt already ended (recorded by
+        another process, or taken as dead after its lease ran out)."""
+        now = utc(now)
+        async with self._db.engine.begin() as conn:
+            ended = await conn.execute(
+                update(_A)
+                .where(_A.c.id == attempt_id, _A.c.ended_at.is_(None))
+                .values(
+                    ended_at=now,
+                    outcome=outcome,
+                    detail=detail,
+                    call_id=call_id,
+                    conversation_id=conversation_id,
+                    transcript=transcript,
+                    result=result,
+                )
+                .returning(_A.c.contact_id, _A.c.attempt)
+            )
+            row = ended.first()
+            if row is None:
+                raise ConflictError(f"attempt {attempt_id} has already ended")
+            contact_id, attempt = row
+            changes: dict[str, Any] = {"outcome": outcome, "updated_at": now}
+            if result:
+                changes["result"] = result
+            if next_due_at is None:
+                changes |= {"status": ContactStatus.DONE.value, "next_due_at": None}
+            else:
+                changes |= {"status": ContactStatus.PENDING.value, "next_due_at": utc(next_due_at)}
+            await conn.execute(
+                update(_K)
+                .where(
+                    _K.c.id == contact_id,
+                    _K.c.attempts == attempt,
+                    _K.c.status == ContactStatus.CALLING.value,
+                )
+                .values(changes)
+            )
+            contact = (await conn.execute(select(_K).where(_K.c.id == contact_id))).mappings().one()
+        return contact_record(contact)
+
+    async def unfinished(
+        self, *, lapsed_before: datetime | None = None, tenant_id: str | None = None
+    ) -> builtins.list[CampaignAttemptRecord]:
+        """Attempts not ended; with ``lapsed_before``, only those whose lease ran out by then (the
+        process holding them is gone)."""
+        query = select(_A).where(_A.c.ended_at.is_(None))
+        if lapsed_before is not None:
+            query = query.where(_A.c.lease_until < utc(lapsed_before))
+        if tenant_id is not None:
+            query = query.where(_A.c.campaign_id.in_(select(_C.c.id).where(_C.c.tenant_id == tenant_id)))
+        async with self._db.reader.connect() as conn:
+            rows = (await conn.execute(query.order_by(_A.c.id))).mappings().all()
+        return [attempt_record(r) for r in rows]
+
+    async def running(self, tenant_id: str) -> builtins.list[CampaignRecord]:
+        query = select(_C).where(_C.c.tenant_id == tenant_id, _C.c.status == CampaignStatus.RUNNING.value)
+        async with self._db.reader.connect() as conn:
+            rows = (await conn.execute(query.order_by(_C.c.created_at))).mappings().all()
+        return [campaign_record(r) for r in rows]
 
     # --- do not call ----------------------------------------------------------------------------
 

@@ -312,3 +312,29 @@ class CampaignContactRecord:
     attempts: int = 0
     next_due_at: datetime | None = None
     outcome: str | None = None
+    consent: bool | None = None
+    result: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignAttemptRecord:
+    """One attempt: planned (``planned_at``), dialled once (``started_at``), ended (``ended_at``)."""
+
+    id: int
+    campaign_id: str
+    contact_id: int
+    attempt: int
+    phone: str
+    due_at: datetime
+    planned_at: datetime
+    lease_until: datetime
+    started_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    worker: str | None = None
+    outcome: str | None = None
+    detail: str | None = None
+    call_id: str | None = None
+    conversation_id: str | None = None
+    transcript: list[Any] | None = None
+    result: dict[str, Any] | None = None

@@ -284,6 +284,7 @@ class CampaignRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    paced_until: Mapped[datetime | None]  # the start slot of the last call planned (calls_per_second)
 
 
 class CampaignContactRow(Base):
@@ -307,6 +308,38 @@ class CampaignContactRow(Base):
     next_due_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime]
+    consent: Mapped[bool | None]  # from the contacts file; None: not stated
+    result: Mapped[dict[str, Any] | None]  # structured answers of the last answered call
+
+
+class CampaignAttemptRow(Base):
+    """One attempt to call one contact: planned, dialled (once), ended. A lease held by the worker
+    making the call lets another process tell a live call from one a crash left behind."""
+
+    __tablename__ = "campaign_attempts"
+    __table_args__ = (
+        Index(None, "contact_id", "attempt", unique=True),
+        Index(None, "campaign_id", "ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("campaign_contacts.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    phone: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime]  # when the contact became due
+    planned_at: Mapped[datetime]  # its paced start slot
+    started_at: Mapped[datetime | None]  # dialling began (set once: no attempt is dialled twice)
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime]
+    worker: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)  # SIP status, hang-up reason, AMD verdict
+    call_id: Mapped[str | None] = mapped_column(String(200))
+    conversation_id: Mapped[str | None] = mapped_column(String(32))
+    transcript: Mapped[list[Any] | None]
+    result: Mapped[dict[str, Any] | None]
 
 
 class DoNotCallRow(Base):
@@ -432,3 +465,4 @@ email_drafts = cast(Table, EmailDraftRow.__table__)
 campaigns = cast(Table, CampaignRow.__table__)
 campaign_contacts = cast(Table, CampaignContactRow.__table__)
 do_not_call = cast(Table, DoNotCallRow.__table__)
+campaign_attempts = cast(Table, CampaignAttemptRow.__table__)
