@@ -126,6 +126,21 @@ async def _start_email(runtime: Runtime, settings: Settings) -> Any:
     return service
 
 
+async def _start_campaigns(runtime: Runtime, settings: Settings, sip: Any) -> Any:
+    """Outbound campaigns dial through the SIP server; without one, running campaigns wait."""
+    if not settings.campaigns:
+        return None
+    if sip is None:
+        log.info("campaigns: no dialer (SIP is off); running campaigns wait until a process with SIP runs")
+        return None
+    from voicebot.outbound.service import CampaignService
+    from voicebot.outbound.sip_dialer import SipDialer
+
+    service = CampaignService(runtime, SipDialer(sip), settings)
+    await service.start()
+    return service
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = runtime or Runtime(settings)
@@ -162,8 +177,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 await runtime.stop()
                 raise
         try:
+            app.state.campaigns = await _start_campaigns(runtime, settings, sip)
+        except BaseException:
+            if app.state.email is not None:
+                await app.state.email.stop()
+            if sip is not None:
+                await sip.stop()
+            await runtime.stop()
+            raise
+        try:
             yield
         finally:
+            if app.state.campaigns is not None:
+                await app.state.campaigns.stop()
             if app.state.email is not None:
                 await app.state.email.stop()
             if sip is not None:

@@ -78,6 +78,21 @@ class Settings(BaseSettings):
         "with several workers).",
     )
     email: bool = Field(True, description="Run the e-mail bot when the tenant enables it (email.enabled).")
+    campaigns: bool = Field(
+        True, description="Place the calls of running outbound campaigns (needs a dialer: SIP on)."
+    )
+    campaign_queue: Literal["auto", "local", "procrastinate"] = Field(
+        "auto",
+        description="Where campaign calls are queued: local (in this process) or procrastinate (PostgreSQL, "
+        "shared by every process on the database); auto: procrastinate on PostgreSQL, else local.",
+    )
+    campaign_lease_secs: float = Field(
+        30.0, gt=1, description="A campaign call whose worker is silent this long is taken as dead."
+    )
+    campaign_tick_secs: float = Field(0.2, gt=0, description="How often due campaign attempts are planned.")
+    campaign_concurrency: int = Field(
+        64, ge=1, description="Campaign calls one process makes at once at most."
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -174,6 +189,27 @@ class SipTrunkRegistration(_Strict):
     expires: int = Field(3600, ge=60, description="Requested registration lifetime in seconds.")
 
 
+class SipOutboundTrunk(_Strict):
+    """Where outbound campaign calls go: the trunk or PBX that places them in the phone network."""
+
+    uri: str = Field(
+        "sip:{number}@127.0.0.1:5080",
+        description="Request-URI of an outbound call; {number} is the contact's E.164 number.",
+    )
+    username: str | None = Field(None, description="Digest user name for the trunk (401/407 challenges).")
+    password_env: str | None = Field(None, description="Environment variable holding the trunk password.")
+    from_domain: str | None = Field(
+        None, description="Host of the From URI carrying the caller ID; default: voicebot's SIP address."
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if "{number}" not in value or not value.startswith(("sip:", "sips:")):
+            raise ValueError("needs a sip: URI with a {number} placeholder")
+        return value
+
+
 class SipConfig(_Strict):
     """Native SIP calls (voicebot.inbound.sip): who may call, media, transfer."""
 
@@ -210,6 +246,9 @@ class SipConfig(_Strict):
     )
     retry_after_secs: int = Field(5, ge=1, description="Retry-After of a 503 when every line is busy.")
     trunk: SipTrunkRegistration | None = Field(None, description="Optional trunk registration.")
+    outbound: SipOutboundTrunk = Field(
+        default_factory=SipOutboundTrunk, description="Outbound campaign calls: trunk URI and credentials."
+    )
 
     @field_validator("allowed_networks")
     @classmethod

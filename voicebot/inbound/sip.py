@@ -28,7 +28,8 @@ from typing import Any
 from voicebot.admission import CallsFullError
 from voicebot.config import SipConfig
 from voicebot.dialogue.types import Reply
-from voicebot.pipeline.call import CallInfo, run_call
+from voicebot.pipeline.call import CallInfo, CallResult, run_call
+from voicebot.pipeline.call_dialogue import CallScript
 from voicebot.pipeline.sip_transport import SIP_SAMPLE_RATE, SipCallTransport
 from voicebot.rtp.endpoint import RtpEndpoint, RtpPortPool
 from voicebot.rtp.errors import RtpError, SdpError
@@ -324,9 +325,6 @@ class SipServer:
             if params is None:
                 return
         endpoint.start(params)
-        transport = SipCallTransport(endpoint, name=f"sip-{call.call_id[:12]}")
-        leg.transport = transport
-        pump = self._spawn(self._pump_media(leg), "sip-media")
         info = CallInfo(
             call_id=call.call_id,
             caller=_user_of(call.from_header),
@@ -335,10 +333,27 @@ class SipServer:
             in_sample_rate=SIP_SAMPLE_RATE,
             out_sample_rate=SIP_SAMPLE_RATE,
         )
+        await self.converse(leg, info)
+
+    async def converse(
+        self, leg: _Leg, info: CallInfo, *, script: CallScript | None = None
+    ) -> CallResult | None:
+        """Run the voice pipeline on an established call whose RTP endpoint has started, until the
+        call ends; then bridge (warm transfer) or hang up, and record the call."""
+        call = leg.call
+        assert leg.endpoint is not None
+        transport = SipCallTransport(leg.endpoint, name=f"sip-{call.call_id[:12]}")
+        leg.transport = transport
+        pump = self._spawn(self._pump_media(leg), "sip-media")
         result = None
         try:
             result = await run_call(
-                self.runtime, self.runtime.speech, transport, info, transfer=self._transfer_hook(leg)
+                self.runtime,
+                self.runtime.speech,
+                transport,
+                info,
+                transfer=self._transfer_hook(leg),
+                script=script,
             )
         finally:
             pump.cancel()
@@ -356,6 +371,7 @@ class SipServer:
                 self._flush()
             if result is not None:
                 await self._record(leg, result.conversation_id, result.reason)
+        return result
 
     async def _drain(self, leg: _Leg, limit_s: float = 2.0) -> None:
         endpoint = leg.endpoint

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from voicebot.inbound.sip import SipServer, _Leg
     from voicebot.rtp.endpoint import RtpEndpoint
 
-__all__ = ["AGENT_ANSWER_SECS", "agent_briefing", "bridge", "warm_transfer"]
+__all__ = ["AGENT_ANSWER_SECS", "agent_briefing", "bridge", "next_leg_event", "speak", "warm_transfer"]
 
 log = logging.getLogger(__name__)
 AGENT_ANSWER_SECS = 30.0
@@ -54,7 +54,8 @@ def agent_briefing(reply: Reply) -> str:
     return " ".join(parts)
 
 
-async def _speak(server: SipServer, endpoint: RtpEndpoint, text: str) -> None:
+async def speak(server: SipServer, endpoint: RtpEndpoint, text: str) -> None:
+    """Synthesize ``text`` with the call TTS voice and play it on ``endpoint`` to its end."""
     speech = server.runtime.speech
     synthesize = getattr(speech, "synthesize", None)
     if synthesize is None:
@@ -81,7 +82,7 @@ async def warm_transfer(server: SipServer, leg: _Leg, uri: str, reply: Reply) ->
     try:
         deadline = time.monotonic() + AGENT_ANSWER_SECS
         while (left := deadline - time.monotonic()) > 0 and not answered:
-            event = await _next(agent, left)
+            event = await next_leg_event(agent, left)
             if event is None or isinstance(event, CallEnded):
                 break
             if isinstance(event, CallAnswered):
@@ -100,7 +101,7 @@ async def warm_transfer(server: SipServer, leg: _Leg, uri: str, reply: Reply) ->
             log.warning("warm transfer to %s: agent media address %s refused", uri, params.remote_address)
             return False
         endpoint.start(params)
-        await _speak(server, endpoint, agent_briefing(reply))
+        await speak(server, endpoint, agent_briefing(reply))
         if agent.ended.is_set() or leg.call.ended:
             return False
         leg.bridge = agent  # the caller's leg bridges once its pipeline has ended
@@ -113,7 +114,8 @@ async def warm_transfer(server: SipServer, leg: _Leg, uri: str, reply: Reply) ->
             server.legs.pop(id(call), None)
 
 
-async def _next(agent: _Leg, timeout: float) -> Any:
+async def next_leg_event(agent: _Leg, timeout: float) -> Any:
+    """The leg's next call event (answer, progress), CallEnded if it ended, None after ``timeout``."""
     waiter = asyncio.ensure_future(agent.outbound.get())
     ended = asyncio.ensure_future(agent.ended.wait())
     try:

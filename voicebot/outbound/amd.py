@@ -85,6 +85,12 @@ def _dbfs(rms: float) -> float:
     return 20.0 * float(np.log10(max(rms, 1e-3) / _FULL_SCALE))
 
 
+def level_dbfs(pcm16: bytes) -> float:
+    """The RMS level of a chunk of 16-bit PCM, in dBFS (silence: about -90)."""
+    samples = np.frombuffer(pcm16[: len(pcm16) - len(pcm16) % 2], dtype="<i2").astype(np.float64)
+    return _dbfs(float(np.sqrt(np.mean(samples**2)))) if len(samples) else _dbfs(0.0)
+
+
 class AnsweringMachineDetector:
     """Person or machine, from the audio after the call was answered; see the module docstring."""
 

@@ -40,7 +40,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from voicebot import metrics
 from voicebot.dialogue.types import Channel
-from voicebot.pipeline.call_dialogue import DialogueProcessor, TransferHook, localised
+from voicebot.pipeline.call_dialogue import CallScript, DialogueProcessor, TransferHook, localised
 from voicebot.pipeline.call_latency import LatencyTap, TurnClock
 
 log = logging.getLogger(__name__)
@@ -132,11 +132,13 @@ async def run_call(
     *,
     transfer: TransferHook | None = None,
     language: str | None = None,
+    script: CallScript | None = None,
 ) -> CallResult:
     """Answer one call on ``transport`` until it ends; returns how it went.
 
     ``transfer`` is the channel's way to move the call to a person (e.g. a Twilio REST redirect to
-    ``<Dial>``); without one a handoff is spoken and logged, and the call continues.
+    ``<Dial>``); without one a handoff is spoken and logged, and the call continues. ``script``
+    (an outbound campaign call) speaks first and answers the turns instead of the dialogue manager.
     """
     voice = runtime.tenant.voice
     started_at = time.monotonic()
@@ -149,9 +151,12 @@ async def run_call(
         folder = voice.recordings_dir or runtime.settings.data_dir / "recordings"
         recorder = Recorder(folder / f"{conversation_id}.wav", call.out_sample_rate)
         opening.append(localised(voice.recording_announcement, started.greeting.language))
-    opening.append(started.greeting.text)
-    if voice.dtmf_menu and voice.dtmf_menu_prompt:
-        opening.append(localised(voice.dtmf_menu_prompt, started.greeting.language))
+    if script is not None:
+        opening += script.opening()
+    else:
+        opening.append(started.greeting.text)
+        if voice.dtmf_menu and voice.dtmf_menu_prompt:
+            opening.append(localised(voice.dtmf_menu_prompt, started.greeting.language))
 
     services = speech_services(speech)
     clock = TurnClock()
@@ -164,6 +169,8 @@ async def run_call(
         voice=voice,
         clock=clock,
         transfer=transfer,
+        turns=script,
+        dtmf_menu={} if script is not None else None,
     )
     vad = VADProcessor(
         vad_analyzer=SileroVADAnalyzer(

@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
@@ -68,6 +68,32 @@ log = logging.getLogger(__name__)
 # Transfer hook: (target number, reply) -> True when the carrier took the call over.
 TransferHook = Callable[[str, Reply], Awaitable[bool]]
 
+
+class TurnSource(Protocol):
+    """Who answers the caller's turns: the dialogue manager, or an outbound campaign's script."""
+
+    async def reply(self, text: str, *, source: str) -> Reply: ...
+
+
+class CallScript(TurnSource, Protocol):
+    """An outbound call's own script: what the bot says first, then its replies (DTMF raw)."""
+
+    def opening(self) -> list[str]: ...
+
+
+class ChatTurns:
+    """Inbound calls: each turn is a ChatService turn of the call's conversation."""
+
+    def __init__(self, runtime: Any, conversation_id: str, caller: str | None) -> None:
+        self._runtime = runtime
+        self._conversation_id = conversation_id
+        self._caller = caller
+
+    async def reply(self, text: str, *, source: str) -> Reply:
+        reply: Reply = await self._runtime.chat.send(self._conversation_id, text, caller=self._caller)
+        return reply
+
+
 END_GRACE_SECS = 30.0  # the longest goodbye we wait for before ending anyway
 
 
@@ -99,9 +125,13 @@ class DialogueProcessor(FrameProcessor):
         voice: VoiceConfig,
         clock: TurnClock,
         transfer: TransferHook | None = None,
+        turns: TurnSource | None = None,
+        dtmf_menu: dict[str, dict[str, str]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._turns = turns or ChatTurns(runtime, conversation_id, caller)
+        self._dtmf_menu = voice.dtmf_menu if dtmf_menu is None else dtmf_menu
         self._runtime = runtime
         self._conversation_id = conversation_id
         self._caller = caller
@@ -253,7 +283,7 @@ class DialogueProcessor(FrameProcessor):
             self._cancel_silence()
             self.outcome.transcript.append(("customer", text))
             try:
-                reply = await self._runtime.chat.send(self._conversation_id, text, caller=self._caller)
+                reply = await self._turns.reply(text, source=marks.source)
             except VoicebotError as exc:
                 log.warning("call %s: the turn failed: %s", self._conversation_id, exc.message)
                 self.outcome.reason = "dialogue_error"
@@ -365,7 +395,7 @@ class DialogueProcessor(FrameProcessor):
         if digits:
             log.info("call %s: %d DTMF digits", self._conversation_id, len(digits))
             self._clock.current = None
-            option = self._voice.dtmf_menu.get(digits)
+            option = self._dtmf_menu.get(digits)
             # a single menu key stands for the words configured for it; anything longer is data
             self._start_turn(localised(option, self._language) if option else digits, source="dtmf")
 

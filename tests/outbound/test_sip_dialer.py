@@ -1,0 +1,122 @@
+"""Campaign calls over SIP against real called parties on 127.0.0.1: SIPp UAS scenarios
+(tests/data/sipp/uas_campaign_*.xml) play a person who confirms, one who reschedules, busy, no
+answer, an answering machine with a beep, a survey answered by voice and by keys, and a trunk that
+wants digest authentication. voicebot's SIP stack, RTP, VAD, answering-machine detection, script
+and campaign engine are real; speech recognition and synthesis are the fakes at the speech seam
+(the callee's words are known to the test, and the bot's speech is a tone)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tests.fakes.speech import FakeSpeech
+from tests.inbound.conftest import sip_server, voice_server  # noqa: F401 - fixtures
+from tests.peers.sipp import SippProcess, sipp_available, sipp_uas
+from voicebot.outbound.campaign_config import CampaignDefinition, load_campaign
+from voicebot.outbound.contacts import import_contacts
+from voicebot.outbound.engine import AttemptRunner, CampaignScheduler, LocalQueue
+from voicebot.outbound.sip_dialer import SipDialer
+from voicebot.outbound.writeback import CrmWriteback
+from voicebot.storage.campaigns import CampaignRepository
+from voicebot.storage.records import CampaignAttemptRecord, CampaignStatus
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "sipp"
+CAMPAIGNS = Path(__file__).resolve().parents[2] / "campaigns"
+MONDAY_NOON = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)  # 12:00 in Ljubljana: inside every window
+
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.slow,
+    pytest.mark.skipif(not sipp_available(), reason="SIPp (Debian sip-tester) is not installed"),
+]
+
+
+class RunningClock:
+    """Monday noon, running at real speed from the test's start (windows judged at a known time)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self) -> datetime:
+        return MONDAY_NOON + timedelta(seconds=time.monotonic() - self.started)
+
+
+def campaign(name: str, **changes: Any) -> CampaignDefinition:
+    data = load_campaign(CAMPAIGNS / f"{name}.yaml").model_dump(mode="json")
+    data.update({"max_attempts": 1, "ring_timeout": 4, **changes})
+    return CampaignDefinition.model_validate(data)
+
+
+APPOINTMENT_CSV = (
+    "phone,name,appointment_date,appointment_time,location,slot_1,slot_2\n"
+    "+38640111001,Ana,1 December,10:00,Ljubljana,Tuesday at nine,Wednesday at two\n"
+)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def dial(sip_server: Callable[..., Any]) -> AsyncIterator[Callable[..., Any]]:  # noqa: F811
+    """``await dial(definition, csv, callee, speech=...)``: run a one-contact campaign against the
+    SIPp ``callee`` until it completes; returns (attempts, contact, runtime, speech)."""
+
+    async def run(
+        definition: CampaignDefinition,
+        csv: str,
+        callee: SippProcess,
+        *,
+        speech: FakeSpeech | None = None,
+        sip: dict[str, Any] | None = None,
+        timeout_s: float = 60.0,
+    ) -> tuple[list[CampaignAttemptRecord], Any, Any, FakeSpeech]:
+        speech = speech or FakeSpeech()
+        outbound = {"uri": f"sip:{{number}}@{callee.address}", **(sip or {}).pop("outbound", {})}
+        server, runtime, _ = await sip_server(
+            speech=speech, sip={"outbound": outbound, **(sip or {})}, silence_prompt_secs=3.0
+        )
+        repo = CampaignRepository(runtime.db)
+        clock = RunningClock()
+        record = await repo.create(
+            tenant_id=runtime.tenant.id,
+            name=definition.name,
+            kind=definition.kind.value,
+            definition=definition.model_dump(mode="json"),
+            contacts=import_contacts(csv, default_timezone="Europe/Ljubljana").contacts,
+            now=clock(),
+        )
+        await repo.set_status(record.id, CampaignStatus.RUNNING, clock())
+        runner = AttemptRunner(
+            repo, runtime.tenant.id, SipDialer(server), clock=clock, after_call=CrmWriteback(runtime.crm)
+        )
+        queue = LocalQueue(runner)
+        scheduler = CampaignScheduler(repo, runtime.tenant.id, queue, clock=clock)
+        deadline = time.monotonic() + timeout_s
+        while (await repo.get(record.id)).status is not CampaignStatus.COMPLETED:
+            assert time.monotonic() < deadline, "the campaign did not complete"
+            await scheduler.tick()
+            await asyncio.sleep(0.1)
+        await queue.drain()
+        (contact,) = await repo.contacts(record.id)
+        return await repo.attempts(record.id), contact, runtime, speech
+
+    yield run
+
+
+async def test_an_answering_machine_gets_the_voicemail_message(dial: Callable[..., Any]) -> None:
+    # uas_answer.xml answers and talks for 5 s without a pause: a machine's greeting
+    async with sipp_uas(SCENARIOS / "uas_answer.xml", calls=1) as callee:
+        attempts, contact, _, speech = await dial(campaign("appointment-confirmation"), APPOINTMENT_CSV, callee)
+        result = await callee.stop()
+    (attempt,) = attempts
+    assert attempt.outcome == "voicemail" and contact.outcome == "voicemail", attempt.detail
+    assert "answering machine" in (attempt.detail or "")
+    assert speech.spoken and speech.spoken[-1].startswith("Hello Ana, we called about your appointment")
+    assert attempt.transcript == [{"role": "bot", "text": speech.spoken[-1]}]
+    assert attempt.answered_at is not None and attempt.started_at is not None
+    assert result.successful == 1, result.explain()
