@@ -5,18 +5,27 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.columns import Columns
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.progress_bar import ProgressBar
 from rich.table import Table
+from rich.text import Text
 
 from voicebot.config import Settings
 from voicebot.errors import ConfigError, VoicebotError
+
+if TYPE_CHECKING:
+    from voicebot.config import Tenant
+    from voicebot.outbound.operations import Operations
 
 app = typer.Typer(
     help="voicebot: a self-hosted AI customer-service bot (chat, voice, e-mail).",
@@ -420,22 +429,31 @@ async def _email_process(settings: Settings, files: list[Path], as_json: bool) -
 
 
 campaign_app = typer.Typer(
-    help="Outbound calling campaigns: import, list, do-not-call.", no_args_is_help=True
+    help="Outbound calling campaigns: import, control, progress, results, do-not-call.", no_args_is_help=True
 )
 app.add_typer(campaign_app, name="campaign")
 dnc_app = typer.Typer(help="The do-not-call list (checked before every attempt).", no_args_is_help=True)
 campaign_app.add_typer(dnc_app, name="dnc")
 
+CampaignId = Annotated[str, typer.Argument(help="The campaign's id (see `voicebot campaign list`).")]
 
-async def _campaign_db(settings: Settings) -> tuple[Any, Any]:
+
+@asynccontextmanager
+async def _campaign_ops(settings: Settings) -> AsyncIterator[tuple[Tenant, Operations]]:
+    """The tenant and its campaign operations (audited as actor ``cli``) on an open database."""
     from voicebot.config import load_tenant
+    from voicebot.outbound.operations import Operations
+    from voicebot.storage.audit import AuditRepository
     from voicebot.storage.campaigns import CampaignRepository
     from voicebot.storage.db import Database
 
     tenant = load_tenant(settings.tenant_config)
     db = Database(settings.resolved_database_url())
     await db.start()
-    return tenant, (db, CampaignRepository(db))
+    try:
+        yield tenant, Operations(CampaignRepository(db), AuditRepository(db), tenant.id, actor="cli")
+    finally:
+        await db.stop()
 
 
 @campaign_app.command("create")
@@ -452,9 +470,8 @@ def campaign_create(
     config: ConfigOption = None,
 ) -> None:
     """Create a campaign (status draft) from a campaign file and a contacts CSV. Invalid rows are
-    reported with their line numbers; the valid rows are imported."""
+    reported with their line numbers; the valid rows are imported (none valid: an error)."""
     from voicebot.outbound.campaign_config import load_campaign
-    from voicebot.outbound.contacts import import_contacts
 
     for path in (definition, contacts):
         if not path.is_file():
@@ -466,21 +483,15 @@ def campaign_create(
     settings = _settings(config)
 
     async def create() -> dict[str, Any]:
-        tenant, (db, repo) = await _campaign_db(settings)
-        try:
-            imported = import_contacts(
-                contacts.read_bytes(), default_region=region, default_timezone=tenant.timezone
-            )
-            record = await repo.create(
-                tenant_id=tenant.id,
-                name=name or campaign.name,
-                kind=campaign.kind.value,
-                definition=campaign.model_dump(mode="json"),
-                contacts=imported.contacts,
+        async with _campaign_ops(settings) as (tenant, ops):
+            record, imported = await ops.create(
+                campaign,
+                contacts.read_bytes(),
+                name=name,
+                region=region,
+                timezone=tenant.timezone,
                 now=datetime.now(UTC),
             )
-        finally:
-            await db.stop()
         return {
             "id": record.id,
             "name": record.name,
@@ -496,12 +507,13 @@ def campaign_create(
         sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         return
     out.print(
-        f"campaign [bold]{result['id']}[/bold] ({result['name']}): {result['contacts']} contacts imported"
+        f"campaign [bold]{result['id']}[/bold] ({escape(result['name'])}): "
+        f"{result['contacts']} contacts imported"
     )
     for problem in result["errors"]:
-        out.print(f"  line {problem['line']}: [red]{problem['message']}[/red]")
+        out.print(f"  line {problem['line']}: [red]{escape(problem['message'])}[/red]")
     for note in result["notes"]:
-        out.print(f"  line {note['line']}: {note['message']}")
+        out.print(f"  line {note['line']}: {escape(note['message'])}")
 
 
 @campaign_app.command("list")
@@ -513,25 +525,8 @@ def campaign_list(
     settings = _settings(config)
 
     async def listing() -> list[dict[str, Any]]:
-        tenant, (db, repo) = await _campaign_db(settings)
-        try:
-            rows = []
-            for c in await repo.list(tenant.id):
-                progress = await repo.progress(c.id)
-                rows.append(
-                    {
-                        "id": c.id,
-                        "name": c.name,
-                        "kind": c.kind,
-                        "status": c.status.value,
-                        "created_at": c.created_at.isoformat(),
-                        "contacts": progress["status"],
-                        "outcomes": progress["outcomes"],
-                    }
-                )
-            return rows
-        finally:
-            await db.stop()
+        async with _campaign_ops(settings) as (tenant, ops):
+            return [await ops.summary(c) for c in await ops.repo.list(tenant.id)]
 
     rows = _run(listing())
     if as_json:
@@ -542,12 +537,172 @@ def campaign_list(
     for row in rows:
         table.add_row(
             row["id"],
-            row["name"],
+            escape(row["name"]),
             row["kind"],
             row["status"],
             ", ".join(f"{k} {v}" for k, v in sorted(row["contacts"].items())),
         )
     out.print(table)
+
+
+def _control(action: str, campaign_id: str, config: Path | None) -> None:
+    """One control action, with the API's rules and audit row (actor ``cli``)."""
+    settings = _settings(config)
+
+    async def control() -> dict[str, Any]:
+        async with _campaign_ops(settings) as (_tenant, ops):
+            before = await ops.owned(campaign_id)
+            moved = await ops.control(campaign_id, action, datetime.now(UTC))
+            return {"id": moved.id, "name": moved.name, "from": before.status.value, "to": moved.status.value}
+
+    moved = _run(control())
+    out.print(
+        f"campaign [bold]{moved['id']}[/bold] ({escape(moved['name'])}): {moved['from']} -> {moved['to']}"
+    )
+
+
+@campaign_app.command("start")
+def campaign_start(campaign_id: CampaignId, config: ConfigOption = None) -> None:
+    """Start a draft campaign: a server with SIP then dials its due contacts."""
+    _control("start", campaign_id, config)
+
+
+@campaign_app.command("pause")
+def campaign_pause(campaign_id: CampaignId, config: ConfigOption = None) -> None:
+    """Pause a running campaign: no new calls (calls in progress finish)."""
+    _control("pause", campaign_id, config)
+
+
+@campaign_app.command("resume")
+def campaign_resume(campaign_id: CampaignId, config: ConfigOption = None) -> None:
+    """Resume a paused campaign."""
+    _control("resume", campaign_id, config)
+
+
+@campaign_app.command("stop")
+def campaign_stop(campaign_id: CampaignId, config: ConfigOption = None) -> None:
+    """Stop a campaign for good (it cannot be started again)."""
+    _control("stop", campaign_id, config)
+
+
+def _progress(data: dict[str, Any]) -> dict[str, Any]:
+    """The summary with ``total`` contacts and how many ``ended`` (status done)."""
+    from voicebot.storage.records import ContactStatus
+
+    counts = {status.value: data["contacts"].get(status.value, 0) for status in ContactStatus}
+    ended = counts[ContactStatus.DONE.value]
+    return {**data, "contacts": counts, "total": sum(counts.values()), "ended": ended}
+
+
+def _status_view(data: dict[str, Any]) -> Group:
+    title = Text.assemble(
+        (data["name"], "bold"), f"  {data['kind']}  {data['id']}  ", (data["status"], "cyan")
+    )
+    bar = Table.grid(padding=(0, 1))
+    bar.add_row(
+        ProgressBar(total=max(data["total"], 1), completed=data["ended"], width=40),
+        f"{data['ended']}/{data['total']} contacts ended ({100 * data['ended'] // max(data['total'], 1)}%)",
+    )
+    contacts = Table("contact status", "count")
+    for status, count in data["contacts"].items():
+        contacts.add_row(status, str(count))
+    outcomes = Table("outcome", "count")
+    for outcome, count in sorted(data["outcomes"].items()):
+        outcomes.add_row(escape(outcome), str(count))
+    if not data["outcomes"]:
+        outcomes.add_row("[dim](none yet)[/dim]", "")
+    return Group(title, bar, Columns([contacts, outcomes]))
+
+
+@campaign_app.command("status")
+def campaign_status(
+    campaign_id: CampaignId,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Keep refreshing until the campaign is completed or stopped (or Ctrl-C)."
+        ),
+    ] = False,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between refreshes with --watch.")] = 2.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (with --watch: one line per refresh).")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """A campaign's progress: contacts ended of all, counts per contact status and per outcome."""
+    from voicebot.outbound.operations import FINAL
+
+    settings = _settings(config)
+
+    def emit(data: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+    async def status() -> None:
+        async with _campaign_ops(settings) as (_tenant, ops):
+
+            async def read() -> dict[str, Any]:
+                return _progress(await ops.summary(await ops.owned(campaign_id)))
+
+            data = await read()
+            if as_json:
+                emit(data)
+            # a terminal sees the view change in place; a pipe gets only the last view
+            live = None
+            if watch and not as_json and out.is_terminal:
+                live = Live(_status_view(data), console=out, auto_refresh=False)
+            try:
+                with live or nullcontext():
+                    while watch and data["status"] not in FINAL:
+                        await asyncio.sleep(interval)
+                        data = await read()
+                        if as_json:
+                            emit(data)
+                        elif live is not None:
+                            live.update(_status_view(data), refresh=True)
+            finally:
+                if not as_json and live is None:
+                    out.print(_status_view(data))
+
+    with suppress(KeyboardInterrupt):  # Ctrl-C ends --watch; the last view stays on screen
+        _run(status())
+
+
+@campaign_app.command("export")
+def campaign_export(
+    campaign_id: CampaignId,
+    format: Annotated[str, typer.Option("--format", help="csv or json (as the API's results).")] = "csv",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Every contact of a campaign with its status, attempts and outcome: the rows of
+    GET /v1/campaigns/{id}/results."""
+    from voicebot.outbound.operations import results_csv
+
+    if format not in ("csv", "json"):
+        _fail(VoicebotError(f"unknown format {format!r}: use csv or json"))
+    settings = _settings(config)
+
+    async def export() -> list[dict[str, Any]]:
+        async with _campaign_ops(settings) as (_tenant, ops):
+            rows: list[dict[str, Any]] = await ops.results(campaign_id)
+            return rows
+
+    rows = _run(export())
+    if format == "csv":
+        text = results_csv(rows)
+    else:
+        text = json.dumps({"campaign_id": campaign_id, "contacts": rows}, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        _fail(VoicebotError(f"cannot write {output}: {exc.strerror}"))
+    err.print(f"{len(rows)} contacts written to {output}")
 
 
 @dnc_app.command("add")
@@ -564,13 +719,10 @@ def dnc_add(
     settings = _settings(config)
 
     async def add() -> str:
-        tenant, (db, repo) = await _campaign_db(settings)
-        try:
+        async with _campaign_ops(settings) as (tenant, ops):
             number = normalise_phone(phone, region)
-            await repo.dnc_add(tenant.id, number, datetime.now(UTC), scope=campaign or "*", reason=reason)
+            await ops.repo.dnc_add(tenant.id, number, datetime.now(UTC), scope=campaign or "*", reason=reason)
             return number
-        finally:
-            await db.stop()
 
     out.print(f"{_run(add())} will not be called" + (f" by campaign {campaign}" if campaign else ""))
 
@@ -581,13 +733,10 @@ def dnc_list(config: ConfigOption = None) -> None:
     settings = _settings(config)
 
     async def listing() -> list[dict[str, Any]]:
-        tenant, (db, repo) = await _campaign_db(settings)
-        try:
-            result: list[dict[str, Any]] = await repo.dnc_list(tenant.id)
+        async with _campaign_ops(settings) as (tenant, ops):
+            result: list[dict[str, Any]] = await ops.repo.dnc_list(tenant.id)
             return result
-        finally:
-            await db.stop()
 
     for entry in _run(listing()):
         scope = "all campaigns" if entry["scope"] == "*" else f"campaign {entry['scope']}"
-        out.print(f"{entry['phone']}  {scope}  {entry['reason'] or ''}")
+        out.print(f"{entry['phone']}  {scope}  {escape(entry['reason'] or '')}")

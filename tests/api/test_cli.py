@@ -146,32 +146,3 @@ def test_email_process_prints_one_decision_per_message(cli_env: dict[str, str]) 
     assert attached["action"] == "draft" and "attachment_needs_human" in attached["reasons"]
     missing = voicebot(cli_env, "email", "process", str(corpus / "nope.eml"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
-
-
-def test_campaign_create_list_and_do_not_call(cli_env: dict[str, str], tmp_path: Path) -> None:
-    env = {**cli_env, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'campaigns.db'}"}
-    contacts = tmp_path / "contacts.csv"
-    contacts.write_text(
-        "phone,name,invoice_number,amount,due_date\n"
-        "+38640111222,Ana Novak,R-1,49.90 EUR,2026-11-01\n"
-        "12,Nobody,R-2,1 EUR,2026-11-01\n"
-        "040 111 333,Marko,R-3,10 EUR,2026-11-02\n"
-    )
-    definition = Path(__file__).resolve().parents[2] / "campaigns" / "payment-reminder.yaml"
-    created = voicebot(env, "campaign", "create", str(definition), "--contacts", str(contacts), "--json")
-    assert created.returncode == 0, created.stderr
-    result = json.loads(created.stdout)
-    assert result["status"] == "draft" and result["contacts"] == 2
-    assert [e["line"] for e in result["errors"]] == [3]
-    listed = voicebot(env, "campaign", "list", "--json")
-    assert listed.returncode == 0, listed.stderr
-    (row,) = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
-    assert row["id"] == result["id"] and row["contacts"] == {"pending": 2}
-    added = voicebot(env, "campaign", "dnc", "add", "040 111 333", "--reason", "asked")
-    assert added.returncode == 0 and "+38640111333" in added.stdout
-    shown = voicebot(env, "campaign", "dnc", "list")
-    assert "+38640111333" in shown.stdout and "all campaigns" in shown.stdout
-    bad = voicebot(env, "campaign", "dnc", "add", "not a number")
-    assert bad.returncode == 2 and "not a phone number" in bad.stderr
-    missing = voicebot(env, "campaign", "create", str(tmp_path / "nope.yaml"), "--contacts", str(contacts))
-    assert missing.returncode == 2 and "no such file" in missing.stderr
