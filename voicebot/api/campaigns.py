@@ -5,6 +5,7 @@
     GET  /v1/campaigns/{id}                     one campaign: definition, status, progress
     POST /v1/campaigns/{id}/start|pause|resume|stop
     GET  /v1/campaigns/{id}/results?format=json|csv&limit=N   contacts with attempts and outcome
+    GET  /campaigns                             the campaigns page of the web UI
 
 Status changes are audited (``campaign.<action>``, actor ``operator``); the rules live in
 :mod:`voicebot.outbound.operations`, shared with the CLI. The dialer that works a running campaign
@@ -16,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
 from voicebot.api.schemas import NewCampaign
 from voicebot.errors import ConfigError, InputError
@@ -94,3 +95,9 @@ async def campaign_results(
         headers={"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'},
     )
 
+
+@router.get("/campaigns", include_in_schema=False)
+async def campaigns_page() -> FileResponse:
+    from voicebot.app import STATIC
+
+    return FileResponse(STATIC / "campaigns.html")
