@@ -246,6 +246,7 @@ class DialogueProcessor(FrameProcessor):
             return
         self._opened = True
         for text in self._opening:
+            self.outcome.transcript.append(("bot", text))
             await self._say(text)
 
     async def _on_user_started(self) -> None:
@@ -376,6 +377,7 @@ class DialogueProcessor(FrameProcessor):
     # -- DTMF -------------------------------------------------------------------------------
     def _on_digit(self, digit: str) -> None:
         self._cancel_silence()
+        self._silent_prompts = 0  # a key pressed is an answer, as much as speech is
         if self._dtmf_task is not None:
             self._dtmf_task.cancel()
             self._dtmf_task = None
