@@ -126,17 +126,36 @@ async def _start_email(runtime: Runtime, settings: Settings) -> Any:
     return service
 
 
-async def _start_campaigns(runtime: Runtime, settings: Settings, sip: Any) -> Any:
-    """Outbound campaigns dial through the SIP server; without one, running campaigns wait."""
+async def _start_campaigns(app: FastAPI, runtime: Runtime, settings: Settings, sip: Any) -> Any:
+    """Outbound campaigns dial by the tenant's ``voice.campaign_dialer``: through the SIP server
+    (without one, running campaigns wait) or Twilio's REST API (webhooks on this app)."""
     if not settings.campaigns:
         return None
-    if sip is None:
+    from voicebot.outbound.engine import Dialer
+    from voicebot.outbound.service import CampaignService
+
+    voice = runtime.tenant.voice
+    dialer: Dialer
+    if voice.campaign_dialer == "twilio":
+        from voicebot.inbound.twilio import outbound_calls
+        from voicebot.outbound.twilio_dialer import TwilioDialer
+
+        assert voice.public_url is not None  # VoiceConfig requires it with the twilio dialer
+        dialer = TwilioDialer(
+            runtime,
+            outbound_calls(app),
+            app.state.carrier_http,
+            public_url=voice.public_url,
+            api_base=voice.twilio_api_base,
+        )
+    elif sip is None:
         log.info("campaigns: no dialer (SIP is off); running campaigns wait until a process with SIP runs")
         return None
-    from voicebot.outbound.service import CampaignService
-    from voicebot.outbound.sip_dialer import SipDialer
+    else:
+        from voicebot.outbound.sip_dialer import SipDialer
 
-    service = CampaignService(runtime, SipDialer(sip), settings)
+        dialer = SipDialer(sip)
+    service = CampaignService(runtime, dialer, settings)
     await service.start()
     return service
 
@@ -177,7 +196,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 await runtime.stop()
                 raise
         try:
-            app.state.campaigns = await _start_campaigns(runtime, settings, sip)
+            app.state.campaigns = await _start_campaigns(app, runtime, settings, sip)
         except BaseException:
             if app.state.email is not None:
                 await app.state.email.stop()

@@ -338,12 +338,39 @@ class VoiceConfig(_Strict):
     twilio_account_sid_env: str = Field(
         "TWILIO_ACCOUNT_SID", description="Environment variable, Account SID."
     )
+    twilio_api_base: str = Field(
+        "https://api.twilio.com", description="Base URL of the Twilio REST API (or a compatible carrier's)."
+    )
+    campaign_dialer: Literal["sip", "twilio"] = Field(
+        "sip",
+        description="How campaign calls are placed: sip (the trunk in sip.outbound) or twilio (REST call "
+        "creation; the answered call comes back over the media stream; needs public_url).",
+    )
+    public_url: str | None = Field(
+        None,
+        description="The base URL the carrier reaches this server at (e.g. https://bot.example.com); "
+        "Twilio campaign calls put their webhook URLs under it.",
+    )
 
     @model_validator(mode="after")
     def _smart_turn_outlasts_vad(self) -> VoiceConfig:
         # the model is asked on each VAD stop; its silence fallback must come after that
         if self.smart_turn and self.smart_turn_stop_secs <= self.vad_stop_secs:
             raise ValueError("smart_turn_stop_secs must be longer than vad_stop_secs")
+        return self
+
+    @field_validator("public_url", "twilio_api_base")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("needs an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _twilio_dialer_is_reachable(self) -> VoiceConfig:
+        # Twilio must call our webhooks back; without the address no campaign call could be answered
+        if self.campaign_dialer == "twilio" and not self.public_url:
+            raise ValueError("public_url is required with campaign_dialer: twilio")
         return self
 
 

@@ -31,33 +31,53 @@ Twilio, step by step:
    there), else one per call; without credentials the handoff message is spoken, the handoff is
    queued for a person (as on every channel), the missing transfer is logged, and the call goes on.
 
+6. Outbound campaign calls (``voicebot.outbound.twilio_dialer``) are created over the REST API with
+   their own webhooks under an unguessable token: ``POST /v1/twilio/outbound/{token}`` answers the
+   picked-up call with the stream TwiML, the token as stream parameter ``outbound`` (or
+   ``<Hangup/>``), and ``POST /v1/twilio/outbound/{token}/status`` takes the status callbacks; both
+   are signature-checked like the inbound webhook, an unknown token is 404. A ``start`` carrying
+   ``outbound`` hands the socket to that call (``OutboundCalls``, on ``app.state``), which already
+   holds its line and runs the campaign script on it. The webhooks must reach the process that
+   placed the call (one worker, or sticky routing by path).
+
 Telnyx (``/v1/media/telnyx``) and Plivo (``/v1/media/plivo``) use pipecat's serializers for their
 stream protocols; signature checks, hang-up and transfer are not implemented for them yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
+import json
 import logging
 import os
-from typing import Any
+import secrets
+from collections.abc import Iterable
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape, quoteattr
 
 import httpx
+import numpy as np
 from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
 
 from voicebot.config import VoiceConfig
 from voicebot.dialogue.types import Reply
-from voicebot.pipeline.carrier import CarrierStart, parse_start, serve_media_call
+from voicebot.pipeline.call import CallResult
+from voicebot.pipeline.call_dialogue import CallScript
+from voicebot.pipeline.carrier import CARRIER_RATE, CarrierStart, parse_start, serve_media_call
+from voicebot.pipeline.speech_audio import mulaw_encode
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 TWILIO_API = "https://api.twilio.com"
 MEDIA_PROVIDERS = ("twilio", "telnyx", "plivo")
+PLAYOUT_MARGIN_SECS = 1.0  # a message is taken as played this long after its length without a mark back
 
 
 def twilio_signature(auth_token: str, url: str, params: dict[str, str] | None = None) -> str:
@@ -94,30 +114,123 @@ def _public_url(conn: Request | WebSocket) -> str:
     return str(url)
 
 
-def stream_twiml(stream_url: str, caller: str | None) -> str:
-    param = f'<Parameter name="From" value={quoteattr(caller)}/>' if caller else ""
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        f"<Response><Connect><Stream url={quoteattr(stream_url)}>{param}</Stream></Connect></Response>"
+def twiml(verbs: str) -> Response:
+    return Response(
+        f'<?xml version="1.0" encoding="UTF-8"?><Response>{verbs}</Response>', media_type="application/xml"
     )
+
+
+def stream_twiml(stream_url: str, parameters: dict[str, str]) -> Response:
+    params = "".join(
+        f"<Parameter name={quoteattr(name)} value={quoteattr(value)}/>" for name, value in parameters.items()
+    )
+    return twiml(f"<Connect><Stream url={quoteattr(stream_url)}>{params}</Stream></Connect>")
+
+
+async def _signed_form(request: Request) -> dict[str, str] | None:
+    """The webhook's POST parameters, or None when its signature is required and wrong."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    params = dict(parse_qsl(body, keep_blank_values=True))
+    _, token = credentials(_runtime(request).tenant.voice)
+    if token is not None:
+        url = _public_url(request)
+        if not signature_valid(token, url, params, request.headers.get("x-twilio-signature")):
+            log.warning("twilio webhook %s refused: bad or missing X-Twilio-Signature", request.url.path)
+            return None
+    return params
+
+
+def _refused() -> Response:
+    return Response("invalid signature", status_code=403, media_type="text/plain")
+
+
+def _stream_url(request: Request) -> str:
+    """Our media WebSocket as the carrier reaches this webhook (same host, wss behind https)."""
+    secure = (request.headers.get("x-forwarded-proto") or request.url.scheme) == "https"
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return f"{'wss' if secure else 'ws'}://{host}/v1/media/twilio"
 
 
 @router.post("/v1/twilio/voice")
 async def twilio_voice(request: Request) -> Response:
-    body = (await request.body()).decode("utf-8", errors="replace")
-    params = dict(parse_qsl(body, keep_blank_values=True))
-    voice: VoiceConfig = _runtime(request).tenant.voice
-    _, token = credentials(voice)
-    if token is not None:
-        url = _public_url(request)
-        if not signature_valid(token, url, params, request.headers.get("x-twilio-signature")):
-            log.warning("twilio webhook refused: bad or missing X-Twilio-Signature")
-            return Response("invalid signature", status_code=403, media_type="text/plain")
-    secure = (request.headers.get("x-forwarded-proto") or request.url.scheme) == "https"
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    stream_url = f"{'wss' if secure else 'ws'}://{host}/v1/media/twilio"
+    params = await _signed_form(request)
+    if params is None:
+        return _refused()
     log.info("call offered by twilio: %s", params.get("CallSid", "?"))
-    return Response(stream_twiml(stream_url, params.get("From")), media_type="application/xml")
+    caller = params.get("From")
+    return stream_twiml(_stream_url(request), {"From": caller} if caller else {})
+
+
+class OutboundCall(Protocol):
+    """A call we placed over the REST API, as its webhooks and media stream see it."""
+
+    def answer(self, params: dict[str, str]) -> bool:
+        """The call was picked up (``AnsweredBy`` set by answering-machine detection): True to
+        connect its media stream, False to hang up."""
+
+    def status(self, params: dict[str, str]) -> None:
+        """A status callback (``CallStatus``)."""
+
+    async def attach(self, websocket: WebSocket, start: CarrierStart) -> None:
+        """The answered call's media stream (accepted, past ``start``); returns when it is over."""
+
+
+class OutboundCalls:
+    """The outbound calls of this process that are not over, by the unguessable token their
+    webhook URLs and stream parameter carry."""
+
+    def __init__(self) -> None:
+        self._calls: dict[str, OutboundCall] = {}
+
+    def add(self, call: OutboundCall) -> str:
+        token = secrets.token_urlsafe(24)
+        self._calls[token] = call
+        return token
+
+    def get(self, token: str) -> OutboundCall | None:
+        return self._calls.get(token)
+
+    def discard(self, token: str) -> None:
+        self._calls.pop(token, None)
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+
+def outbound_calls(app: Any) -> OutboundCalls:
+    calls: OutboundCalls | None = getattr(app.state, "twilio_outbound", None)
+    if calls is None:
+        calls = app.state.twilio_outbound = OutboundCalls()
+    return calls
+
+
+def _unknown_call() -> Response:
+    return Response("unknown call", status_code=404, media_type="text/plain")
+
+
+@router.post("/v1/twilio/outbound/{token}")
+async def twilio_outbound(token: str, request: Request) -> Response:
+    params = await _signed_form(request)
+    if params is None:
+        return _refused()
+    call = outbound_calls(request.app).get(token)
+    if call is None:
+        return _unknown_call()
+    if not call.answer(params):
+        return twiml("<Hangup/>")
+    return stream_twiml(_stream_url(request), {"outbound": token})
+
+
+@router.post("/v1/twilio/outbound/{token}/status")
+async def twilio_outbound_status(token: str, request: Request) -> Response:
+    params = await _signed_form(request)
+    if params is None:
+        return _refused()
+    call = outbound_calls(request.app).get(token)
+    if call is None:
+        return _unknown_call()
+    call.status(params)
+    return Response(status_code=204)
 
 
 def _http(conn: WebSocket) -> httpx.AsyncClient | None:
@@ -128,10 +241,18 @@ def _http(conn: WebSocket) -> httpx.AsyncClient | None:
 class TwilioCallControl:
     """REST actions on one live Twilio call (needs account SID + auth token)."""
 
-    def __init__(self, client: httpx.AsyncClient, account_sid: str, auth_token: str, call_sid: str) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        account_sid: str,
+        auth_token: str,
+        call_sid: str,
+        *,
+        api_base: str = TWILIO_API,
+    ) -> None:
         self._client = client
         self._auth = (account_sid, auth_token)
-        self._url = f"{TWILIO_API}/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json"
+        self._url = f"{api_base}/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json"
         self.transferred = False
 
     async def _update(self, data: dict[str, str]) -> bool:
@@ -154,6 +275,36 @@ class TwilioCallControl:
         if not self.transferred:
             await self._update({"Status": "completed"})
 
+    async def cancel(self) -> None:
+        """Stop a call that is still ringing."""
+        await self._update({"Status": "canceled"})
+
+
+async def speak_on_stream(runtime: Any, websocket: WebSocket, start: CarrierStart, text: str) -> None:
+    """Say ``text`` with the call TTS voice on a Twilio media stream no pipeline runs on, and return
+    once Twilio played it: it echoes a ``mark`` sent after the audio (or after the audio's length)."""
+    synthesize = getattr(runtime.speech, "synthesize", None)
+    if synthesize is None:
+        return
+    chunks: Iterable[bytes] = await asyncio.to_thread(lambda: list(synthesize(text, CARRIER_RATE)))
+    samples = 0
+    for chunk in chunks:
+        pcm = np.frombuffer(chunk, np.int16)
+        samples += len(pcm)
+        payload = base64.b64encode(mulaw_encode(pcm)).decode()
+        await websocket.send_text(
+            json.dumps({"event": "media", "streamSid": start.stream_id, "media": {"payload": payload}})
+        )
+    await websocket.send_text(
+        json.dumps({"event": "mark", "streamSid": start.stream_id, "mark": {"name": "end"}})
+    )
+    with contextlib.suppress(TimeoutError, WebSocketDisconnect):
+        async with asyncio.timeout(samples / CARRIER_RATE + PLAYOUT_MARGIN_SECS):
+            while True:
+                event = json.loads(await websocket.receive_text())
+                if event.get("event") in ("mark", "stop"):
+                    return
+
 
 @router.websocket("/v1/media/{provider}")
 async def media_socket(websocket: WebSocket, provider: str) -> None:
@@ -171,22 +322,11 @@ async def media_socket(websocket: WebSocket, provider: str) -> None:
     if runtime.speech is None:
         await websocket.close(code=1013, reason="voice is not available on this server")
         return
-    if runtime.call_admission.full:
-        log.warning(
-            "%s call refused: %d of %d lines busy",
-            provider,
-            runtime.call_admission.active,
-            runtime.call_admission.limit,
-        )
-        await websocket.accept()  # accepted so the carrier sees the close code and reason
-        await websocket.close(code=1013, reason="all lines are busy; try again shortly")
+    outbound = outbound_calls(websocket.app)
+    # a campaign call's stream holds the line its dialer took, so it is not refused when all are busy
+    if runtime.call_admission.full and not (provider == "twilio" and len(outbound)):
+        await _refuse_busy(websocket, runtime, provider)
         return
-    with runtime.call_admission.admit():
-        await _media_call(websocket, runtime, provider, voice)
-
-
-async def _media_call(websocket: WebSocket, runtime: Any, provider: str, voice: VoiceConfig) -> None:
-    account_sid, token = credentials(voice)
     await websocket.accept()
     try:
         start: CarrierStart | None = await parse_start(websocket, provider)
@@ -195,19 +335,57 @@ async def _media_call(websocket: WebSocket, runtime: Any, provider: str, voice: 
     if start is None:
         await websocket.close(code=1002, reason="expected a 'start' event")
         return
+    if start.outbound is not None:
+        call = outbound.get(start.outbound)
+        if call is None:
+            await websocket.close(code=1008, reason="unknown outbound call")
+            return
+        await call.attach(websocket, start)
+        return
+    if runtime.call_admission.full:
+        await _refuse_busy(websocket, runtime, provider)
+        return
+    with runtime.call_admission.admit():
+        await carrier_call(runtime, websocket, start)
+
+
+async def _refuse_busy(websocket: WebSocket, runtime: Any, provider: str) -> None:
+    log.warning(
+        "%s call refused: %d of %d lines busy",
+        provider,
+        runtime.call_admission.active,
+        runtime.call_admission.limit,
+    )
+    if websocket.application_state is WebSocketState.CONNECTING:
+        await websocket.accept()  # accepted so the carrier sees the close code and reason
+    await websocket.close(code=1013, reason="all lines are busy; try again shortly")
+
+
+async def carrier_call(
+    runtime: Any, websocket: WebSocket, start: CarrierStart, *, script: CallScript | None = None
+) -> CallResult:
+    """Run the call on an accepted media socket past ``start``; a Twilio call with credentials is
+    transferred and hung up over the REST API."""
+    voice: VoiceConfig = runtime.tenant.voice
+    account_sid, token = credentials(voice)
     control: TwilioCallControl | None = None
     client = _http(websocket)
     owned: httpx.AsyncClient | None = None
-    if provider == "twilio" and account_sid and token and start.call_id:
+    if start.provider == "twilio" and account_sid and token and start.call_id:
         if client is None:
             client = owned = httpx.AsyncClient()
-        control = TwilioCallControl(client, account_sid, token, start.call_id)
+        control = TwilioCallControl(client, account_sid, token, start.call_id, api_base=voice.twilio_api_base)
     try:
         result = await serve_media_call(
-            runtime, websocket, start, transfer=control.transfer if control is not None else None
+            runtime,
+            websocket,
+            start,
+            transfer=control.transfer if control is not None else None,
+            script=script,
         )
         if control is not None and result.reason != "caller_hung_up":
             await control.hang_up()  # our side ended it (a transferred call is left alone)
+        return result
     finally:
         if owned is not None:
             await owned.aclose()

@@ -31,6 +31,7 @@ from voicebot.outbound.amd import (
     BeepDetector,
     level_dbfs,
 )
+from voicebot.outbound.call_report import conversation_for, conversation_report, voicemail_report
 from voicebot.outbound.call_script import ScriptTurns
 from voicebot.outbound.campaign_config import VoicemailAction
 from voicebot.outbound.conversation import ScriptedConversation
@@ -50,13 +51,6 @@ NOT_ANSWERED = frozenset({408, 480, 487, 603})
 INVALID = frozenset({404, 484, 604})
 BEEP_WAIT_SECS = 20.0  # a greeting with no beep: speak after this long at most
 GREETING_END_SILENCE_SECS = 2.0  # ...or once the greeting has been silent this long
-
-# how a call that reached a person but ended without the script's outcome is counted
-_ENDED_WITHOUT_OUTCOME = {
-    "silence": (Outcome.NO_ANSWER, "the person said nothing"),
-    "transferred": (Outcome.HANDOFF, "transferred to a person"),
-    "caller_hung_up": (Outcome.DECLINED, "hung up before an answer"),
-}
 
 
 def final_status_outcome(status: int | None) -> Outcome:
@@ -147,15 +141,9 @@ class SipDialer:
         return False
 
     async def _answered(self, leg: _Leg, request: CallRequest) -> CallReport:
-        contact, definition = request.contact, request.definition
+        contact = request.contact
         call = leg.call
-        conversation = ScriptedConversation(
-            definition,
-            name=contact.name,
-            variables={k: str(v) for k, v in contact.variables.items()},
-            language=str(contact.variables.get("language") or "") or None,
-            today=request.attempt.planned_at.date(),
-        )
+        conversation = conversation_for(request)
         verdict, reason = await self._detect(leg)
         if leg.ended.is_set():
             return CallReport(
@@ -173,22 +161,8 @@ class SipDialer:
         )
         turns = ScriptTurns(conversation, transfers=self.server.runtime.tenant.voice.transfer)
         result = await self.server.converse(leg, info, script=turns)
-        transcript = [{"role": role, "text": text} for role, text in (result.transcript if result else [])]
-        detail = f"amd {verdict.value} ({reason}); ended: {result.reason if result else 'error'}"
-        outcome = conversation.outcome
-        if outcome is None:
-            outcome, why = _ENDED_WITHOUT_OUTCOME.get(
-                result.reason if result else "", (Outcome.FAILED, "error")
-            )
-            detail += f"; {why}"
-        return CallReport(
-            outcome,
-            detail=detail,
-            call_id=call.call_id,
-            conversation_id=result.conversation_id if result else None,
-            transcript=transcript,
-            result=dict(conversation.result),
-            dnc_requested=conversation.dnc_requested,
+        return conversation_report(
+            conversation, result, call_id=call.call_id, detail=f"amd {verdict.value} ({reason})"
         )
 
     async def _detect(self, leg: _Leg) -> tuple[AmdVerdict, str]:
@@ -213,18 +187,18 @@ class SipDialer:
     ) -> CallReport:
         call = leg.call
         message = conversation.voicemail_message()
-        transcript: list[dict[str, str]] = []
+        left = None
         if request.definition.voicemail.action is VoicemailAction.LEAVE_MESSAGE and message:
             waited = await self._wait_for_beep(leg)
             if not leg.ended.is_set():
                 assert leg.endpoint is not None
                 await speak(self.server, leg.endpoint, message)
-                transcript.append({"role": "bot", "text": message})
+                left = message
             detail = f"answering machine ({reason}); message left after {waited}"
         else:
             detail = f"answering machine ({reason}); hung up"
         self.server.hangup(leg, "voicemail")
-        return CallReport(Outcome.VOICEMAIL, detail=detail, call_id=call.call_id, transcript=transcript)
+        return voicemail_report(detail, call_id=call.call_id, message=left)
 
     async def _wait_for_beep(self, leg: _Leg) -> str:
         """Until the beep ends, the greeting falls silent, or BEEP_WAIT_SECS; which it was."""

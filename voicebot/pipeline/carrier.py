@@ -20,7 +20,7 @@ from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 
 from voicebot.pipeline.call import CallInfo, CallResult, run_call
-from voicebot.pipeline.call_dialogue import TransferHook
+from voicebot.pipeline.call_dialogue import CallScript, TransferHook
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class CarrierStart:
     caller: str | None
     called: str | None
     encoding: str = "PCMU"
+    outbound: str | None = None  # Twilio: the token of our campaign call this stream answers
 
 
 def start_from_event(provider: str, event: dict[str, Any]) -> CarrierStart | None:
@@ -51,6 +52,7 @@ def start_from_event(provider: str, event: dict[str, Any]) -> CarrierStart | Non
             call_id=start.get("callSid"),
             caller=custom.get("From"),
             called=custom.get("To"),
+            outbound=custom.get("outbound"),
         )
     if provider == "telnyx":
         media = start.get("media_format") or {}
@@ -107,7 +109,12 @@ def serializer_for(start: CarrierStart) -> FrameSerializer:
 
 
 async def serve_media_call(
-    runtime: Any, websocket: WebSocket, start: CarrierStart, *, transfer: TransferHook | None = None
+    runtime: Any,
+    websocket: WebSocket,
+    start: CarrierStart,
+    *,
+    transfer: TransferHook | None = None,
+    script: CallScript | None = None,
 ) -> CallResult:
     transport = FastAPIWebsocketTransport(
         websocket=websocket,
@@ -127,4 +134,4 @@ async def serve_media_call(
         in_sample_rate=CARRIER_RATE,
         out_sample_rate=CARRIER_RATE,
     )
-    return await run_call(runtime, runtime.speech, transport, call, transfer=transfer)
+    return await run_call(runtime, runtime.speech, transport, call, transfer=transfer, script=script)
