@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import SESSION_LOOP
+from voicebot.runtime import Runtime
+from voicebot.storage.campaigns import CampaignRepository
 
 pytestmark = SESSION_LOOP
 
@@ -62,3 +66,39 @@ async def test_bad_campaigns_get_clear_errors(fresh_client: httpx.AsyncClient) -
     )
     assert no_header.status_code == 422
     assert (await fresh_client.get("/v1/campaigns/nope")).status_code == 404
+
+
+async def test_attempts_show_timings_transcripts_and_answers(
+    fresh_client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    created = await fresh_client.post(
+        "/v1/campaigns", json={"definition": DEFINITION, "contacts_csv": CONTACTS}
+    )
+    cid = created.json()["id"]
+    await fresh_client.post(f"/v1/campaigns/{cid}/start")
+    repo = CampaignRepository(runtime.db)
+    now = datetime.now(UTC)
+    (attempt,) = await repo.plan_due(cid, now, lease_s=30, horizon_s=0)
+    assert await repo.begin_attempt(attempt.id, now, worker="test", lease_s=30)
+    answers = {"answers": {"satisfaction": 4, "recommend": True, "comment": "fine"}}
+    transcript = [{"role": "bot", "text": "From 1 to 5?"}, {"role": "customer", "text": "Four."}]
+    await repo.finish_attempt(
+        attempt.id,
+        outcome="survey_completed",
+        next_due_at=None,
+        now=now,
+        transcript=transcript,
+        result=answers,
+    )
+    listed = (await fresh_client.get(f"/v1/campaigns/{cid}/attempts")).json()["attempts"]
+    assert len(listed) == 1 and listed[0]["outcome"] == "survey_completed"
+    assert listed[0]["transcript"] == transcript and listed[0]["result"] == answers
+    assert listed[0]["started_at"] and listed[0]["due_at"] and listed[0]["planned_at"]
+    one = await fresh_client.get(f"/v1/campaigns/{cid}/attempts", params={"contact_id": attempt.contact_id})
+    assert [a["id"] for a in one.json()["attempts"]] == [attempt.id]
+    results = (await fresh_client.get(f"/v1/campaigns/{cid}/results")).json()["contacts"]
+    assert results[0]["result"] == answers and results[1]["result"] is None
+    exported = await fresh_client.get(f"/v1/campaigns/{cid}/results", params={"format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert json.loads(rows[0]["result"]) == answers and rows[1]["result"] == ""
+    assert (await fresh_client.get("/v1/campaigns/nope/attempts")).status_code == 404

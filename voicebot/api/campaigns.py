@@ -4,7 +4,8 @@
     POST /v1/campaigns                          {"definition": YAML, "contacts_csv": CSV, "name"?, "region"?}
     GET  /v1/campaigns/{id}                     one campaign: definition, status, progress
     POST /v1/campaigns/{id}/start|pause|resume|stop
-    GET  /v1/campaigns/{id}/results?format=json|csv&limit=N   contacts with attempts and outcome
+    GET  /v1/campaigns/{id}/results?format=json|csv&limit=N   contacts with attempts, outcome, answers
+    GET  /v1/campaigns/{id}/attempts?contact_id=N   every attempt: timings, outcome, transcript, answers
     GET  /campaigns                             the campaigns page of the web UI
 
 Status changes are audited (``campaign.<action>``, actor ``operator``); the rules live in
@@ -94,6 +95,17 @@ async def campaign_results(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'},
     )
+
+
+@router.get("/v1/campaigns/{campaign_id}/attempts")
+async def campaign_attempts(
+    campaign_id: str,
+    request: Request,
+    contact_id: int | None = Query(None, ge=1),
+    limit: int = Query(100_000, ge=1, le=1_000_000),
+) -> dict[str, Any]:
+    rows = await _ops(request).attempts(campaign_id, contact_id=contact_id, limit=limit)
+    return {"campaign_id": campaign_id, "attempts": rows}
 
 
 @router.get("/campaigns", include_in_schema=False)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,9 @@ ACTIONS = {
     "stop": CampaignStatus.STOPPED,
 }
 FINAL = frozenset({CampaignStatus.STOPPED, CampaignStatus.COMPLETED})  # nothing moves a campaign on
-RESULT_FIELDS = ("phone", "name", "timezone", "status", "attempts", "outcome", "next_due_at", "line")
+RESULT_FIELDS = (
+    "id", "phone", "name", "timezone", "status", "attempts", "outcome", "next_due_at", "line", "result",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,7 @@ class Operations:
         await self.owned(campaign_id)
         return [
             {
+                "id": c.id,
                 "phone": c.phone,
                 "name": c.name,
                 "timezone": c.timezone,
@@ -115,9 +119,25 @@ class Operations:
                 "outcome": c.outcome,
                 "next_due_at": c.next_due_at.isoformat() if c.next_due_at else None,
                 "line": c.source_line,
+                "result": c.result,
             }
             for c in await self.repo.contacts(campaign_id, limit=limit)
         ]
+
+    async def attempts(
+        self, campaign_id: str, *, contact_id: int | None = None, limit: int = 100_000
+    ) -> list[dict[str, Any]]:
+        """Every attempt (or one contact's): when it was due, planned, started, answered and ended,
+        its outcome and why, the call's transcript and structured answers."""
+        await self.owned(campaign_id)
+        rows = []
+        for a in await self.repo.attempts(campaign_id, contact_id=contact_id, limit=limit):
+            row = asdict(a)
+            for name, value in row.items():
+                if isinstance(value, datetime):
+                    row[name] = value.isoformat()
+            rows.append(row)
+        return rows
 
     async def _audit(self, action: str, now: datetime, **details: Any) -> None:
         await self.audit.record(
@@ -129,5 +149,5 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=RESULT_FIELDS)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({**r, "result": json.dumps(r["result"]) if r.get("result") else ""} for r in rows)
     return buffer.getvalue()
