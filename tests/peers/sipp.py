@@ -3,7 +3,8 @@
 ``run_sipp(scenario, target)`` runs one SIPp UAC to completion and returns a :class:`SippResult`;
 ``sipp_uas(scenario)`` runs SIPp as a UAS on a loopback port for as long as a test needs it.
 Every run gets its own temporary directory (the cwd of SIPp, so ``rtp_stream`` files named in a
-scenario resolve: the audio and pcap files beside the scenario are linked into it) holding the
+scenario resolve: the audio and pcap files beside the scenario, and those in tests/data/sipp for a
+scenario elsewhere such as bench/sipp/campaign_callees.xml, are linked into it) holding the
 message, error, log-action, statistics and response-time traces. ``SippResult.explain()`` gives the
 tail of those for an assertion message.
 
@@ -38,8 +39,18 @@ __all__ = [
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "data" / "sipp"
 LOOPBACK = "127.0.0.1"
-# Defaults for keys the scenarios use as attribute values ([pause_ms] in uac_basic.xml).
-DEFAULT_KEYS = {"pause_ms": "8000"}
+# Defaults for keys the scenarios use as attribute values ([pause_ms] in uac_basic.xml; the rest in
+# the campaign callees uas_campaign_*.xml, milliseconds unless named otherwise).
+DEFAULT_KEYS = {
+    "pause_ms": "8000",
+    "ring_ms": "500",  # ringing before an answer
+    "answer_pause_ms": "9000",  # from the callee's "Hello?" to its first answer (the bot's opening)
+    "slot_pause_ms": "7000",  # reschedule: from asking to move to choosing a slot (the bot's offer)
+    "question_pause_ms": "7000",  # survey: from one answer to the next (the bot's next question)
+    "bye_wait_ms": "60000",  # how long a callee waits for the bot's BYE once it has said its part
+    "cancel_wait_ms": "60000",  # no answer: rings this long for a CANCEL, then 480
+    "auth_user": "voicebot",  # digest: the username the trunk wants in Proxy-Authorization
+}
 _MEDIA_SUFFIXES = (".wav", ".pcap", ".raw", ".ulaw", ".alaw")
 
 
@@ -216,9 +227,10 @@ def _command(
         for key, value in {**DEFAULT_KEYS, **keys}.items():
             text = text.replace(f'="[{key}]"', f'="{value}"')
         (folder / scenario.name).write_text(text)
-        for media in scenario.parent.iterdir():
-            if media.suffix in _MEDIA_SUFFIXES and not (folder / media.name).exists():
-                (folder / media.name).symlink_to(media)
+        for media_dir in dict.fromkeys((scenario.parent, SCENARIOS)):  # the test audio for bench/ too
+            for media in media_dir.iterdir():
+                if media.suffix in _MEDIA_SUFFIXES and not (folder / media.name).exists():
+                    (folder / media.name).symlink_to(media)
         cmd += ["-sf", scenario.name]
     else:
         cmd += ["-sn", scenario]
