@@ -61,6 +61,10 @@ class FakeDialer:
         self.release = asyncio.Event()
         self.release.set()
         self.dnc_requests: set[str] = set()
+        self.lines_free = True
+
+    def has_line(self) -> bool:
+        return self.lines_free
 
     async def call(self, request: CallRequest) -> CallReport:
         self.calls.append((request.contact.phone, request.attempt.attempt, self.clock()))
@@ -316,3 +320,16 @@ async def test_planning_is_paced_across_ticks(repo: CampaignRepository, horizon:
     assert slots == sorted(slots) and len(set(slots)) == len(slots)
     assert all(b - a == timedelta(seconds=0.25) for a, b in itertools.pairwise(slots))
     assert slots[-1] <= MONDAY_10 + timedelta(seconds=horizon + 0.25)
+
+
+async def test_a_full_process_gives_the_attempt_back_unspent(repo: CampaignRepository) -> None:
+    campaign = await running_campaign(repo, DEFINITION)
+    clock = Clock(MONDAY_10)
+    dialer = FakeDialer({"+38640111001": [Outcome.CONFIRMED]}, clock)
+    dialer.lines_free = False
+    _, _, runner = engine(repo, dialer, clock)
+    (attempt,) = await repo.plan_due(campaign, clock(), lease_s=30, horizon_s=0)
+    assert await runner.run(attempt.id) is None and dialer.calls == []
+    contact = await repo.contact(attempt.contact_id)
+    assert contact.attempts == 0 and contact.next_due_at == clock() + timedelta(seconds=1)
+    assert await repo.attempts(campaign) == []

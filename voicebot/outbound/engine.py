@@ -69,6 +69,9 @@ class CallReport:
 
 
 class Dialer(Protocol):
+    def has_line(self) -> bool:
+        """Whether a call could start now (this process's lines are not all taken)."""
+
     async def call(self, request: CallRequest) -> CallReport:
         """Place one call and hold the conversation; how it ended."""
 
@@ -127,6 +130,9 @@ class AttemptRunner:
         if not in_calling_window(definition.calling_window, now, contact.timezone):
             due = next_window_start(definition.calling_window, now, contact.timezone)
             await self.repo.release_attempt(attempt.id, due_at=due, now=now)
+            return None
+        if not self.dialer.has_line():  # this process is full: not an attempt spent, try again soon
+            await self.repo.release_attempt(attempt.id, due_at=now + timedelta(seconds=1), now=now)
             return None
         if not await self.repo.begin_attempt(attempt.id, now, worker=self.worker, lease_s=self.lease_s):
             return None

@@ -68,6 +68,9 @@ class SipDialer:
         self.server = server
         self.amd = amd or AmdConfig()
 
+    def has_line(self) -> bool:
+        return not self.server.runtime.call_admission.full
+
     async def call(self, request: CallRequest) -> CallReport:
         server = self.server
         try:

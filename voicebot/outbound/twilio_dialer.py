@@ -126,6 +126,9 @@ class TwilioDialer:
         self.api_base = api_base.rstrip("/")
         self.answer_wait_s = answer_wait_s
 
+    def has_line(self) -> bool:
+        return not self.runtime.call_admission.full
+
     async def call(self, request: CallRequest) -> CallReport:
         try:
             with self.runtime.call_admission.admit():
