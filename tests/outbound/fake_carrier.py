@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import uuid
 import xml.etree.ElementTree as ET
@@ -81,6 +82,7 @@ class FakeTwilio:
         self.calls: list[PlacedCall] = []
         self.refused: list[dict[str, Any]] = []  # answers to requests we refused
         self._tasks: set[asyncio.Task[None]] = set()
+        self.failures: list[BaseException] = []
         self._http = httpx.AsyncClient(timeout=10)
         prefix = "/2010-04-01/Accounts/{account}"
         self.app = Starlette(
@@ -93,11 +95,25 @@ class FakeTwilio:
     def call(self, sid: str) -> PlacedCall:
         return next(c for c in self.calls if c.sid == sid)
 
+    async def idle(self, timeout: float = 15.0) -> None:
+        """Until every call's progress (its last status callback) is done."""
+        async with asyncio.timeout(timeout):
+            while self._tasks:
+                await asyncio.wait(list(self._tasks))
+
     async def close(self) -> None:
+        """Stop what is still going on; a failed check of a call's progress fails the test here."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._http.aclose()
+        if self.failures:
+            raise self.failures[0]
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.failures.append(exc)
 
     def _error(self, status: int, code: int, message: str) -> JSONResponse:
         body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}"}
@@ -125,7 +141,7 @@ class FakeTwilio:
         self.calls.append(call)
         task = asyncio.create_task(self._progress(call, callee))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
         return JSONResponse({"sid": call.sid, "status": "queued"}, status_code=201)
 
     async def _update(self, request: Request) -> Response:
@@ -180,7 +196,8 @@ class FakeTwilio:
             headers = {"X-Twilio-Signature": twilio_signature(self.auth_token, url, {})}
             call.peer = peer = await open_stream(url, call.sid, parameters, headers)
             if callee.talk is not None:
-                await callee.talk(peer)
+                with contextlib.suppress(websockets.ConnectionClosed):  # the bot may hang up mid-sentence
+                    await callee.talk(peer)
             await asyncio.wait_for(peer.closed.wait(), 30)
             await peer.close()
         await self._status(call, "completed")

@@ -6,15 +6,18 @@ VAD, script and campaign engine are real; speech is the fake at the speech seam.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 import websockets
+from pydantic import ValidationError
 
 from tests.conftest import SESSION_LOOP, serving
 from tests.fakes.speech import FakeSpeech
@@ -22,11 +25,16 @@ from tests.inbound.conftest import voice_server  # noqa: F401 - fixture
 from tests.inbound.twilio_client import TwilioPeer, utterance
 from tests.outbound.fake_carrier import Callee, FakeTwilio, open_stream
 from tests.outbound.test_sip_dialer import APPOINTMENT_CSV, RunningClock, campaign
+from voicebot.app import create_app
+from voicebot.config import DEMO_TENANT, Settings, VoiceConfig, load_tenant
 from voicebot.inbound.twilio import outbound_calls, twilio_signature
+from voicebot.knowledge.embeddings import Embedder
 from voicebot.outbound.campaign_config import CampaignDefinition
 from voicebot.outbound.contacts import import_contacts
 from voicebot.outbound.engine import AttemptRunner, CampaignScheduler, LocalQueue
-from voicebot.outbound.twilio_dialer import TwilioDialer
+from voicebot.outbound.schedule import Outcome
+from voicebot.outbound.twilio_dialer import TwilioDialer, refused
+from voicebot.runtime import Runtime
 from voicebot.storage.campaigns import CampaignRepository
 from voicebot.storage.records import CampaignAttemptRecord, CampaignStatus
 
@@ -64,6 +72,7 @@ async def dial(
             callees: dict[str, Callee],
             *,
             speech: FakeSpeech | None = None,
+            api_base: str | None = None,
             timeout_s: float = 60.0,
         ) -> Dialled:
             speech = speech or FakeSpeech()
@@ -76,7 +85,12 @@ async def dial(
             http = app.state.carrier_http = httpx.AsyncClient(timeout=10)
             stack.push_async_callback(http.aclose)
             dialer = TwilioDialer(
-                runtime, outbound_calls(app), http, public_url=url, api_base=carrier_url, answer_wait_s=1.0
+                runtime,
+                outbound_calls(app),
+                http,
+                public_url=url,
+                api_base=api_base or carrier_url,
+                answer_wait_s=1.0,
             )
             repo = CampaignRepository(runtime.db)
             clock = RunningClock()
@@ -97,6 +111,7 @@ async def dial(
                 await scheduler.tick()
                 await asyncio.sleep(0.1)
             await queue.drain()
+            await carrier.idle()  # the final status callbacks were taken (checked by the carrier)
             assert len(outbound_calls(app)) == 0  # every placed call left the registry
             (contact,) = await repo.contacts(record.id)
             return await repo.attempts(record.id), contact, carrier, speech
@@ -189,6 +204,61 @@ async def test_an_invalid_number(dial: Callable[..., Any]) -> None:
     assert "21211" in (attempt.detail or "") and carrier.calls == []
 
 
+async def test_an_unreachable_carrier_fails_the_attempt(dial: Callable[..., Any]) -> None:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    attempts, _, carrier, _ = await dial(
+        campaign("appointment-confirmation"),
+        {ANA: Callee(status="busy")},
+        api_base=f"http://127.0.0.1:{port}",
+    )
+    (attempt,) = attempts
+    assert attempt.outcome == "failed" and "twilio unreachable" in (attempt.detail or "")
+    assert carrier.calls == []
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "outcome"),
+    [
+        (400, 21211, Outcome.INVALID),
+        (400, 21210, Outcome.FAILED),
+        (401, 20003, Outcome.FAILED),
+        (503, None, Outcome.FAILED),
+    ],
+)
+async def test_refusals(status: int, code: int | None, outcome: Outcome) -> None:
+    report = refused(httpx.Response(status, json={"code": code, "message": "no"}))
+    assert report.outcome is outcome and f"HTTP {status}" in (report.detail or "")
+
+
+async def test_the_twilio_dialer_needs_the_public_url() -> None:
+    with pytest.raises(ValidationError, match="public_url is required"):
+        VoiceConfig(campaign_dialer="twilio")
+    with pytest.raises(ValidationError, match="http"):
+        VoiceConfig(campaign_dialer="twilio", public_url="bot.example.com")
+    assert VoiceConfig(campaign_dialer="twilio", public_url="https://bot.example.com/").public_url == (
+        "https://bot.example.com"
+    )
+
+
+async def test_serve_dials_campaigns_with_the_configured_dialer(
+    real_embedder: Embedder, runtime_data_dir: Path, tmp_path: Path
+) -> None:
+    settings = Settings(
+        tenant_config=DEMO_TENANT,
+        data_dir=runtime_data_dir,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'wiring.db'}",
+    )
+    tenant = load_tenant(DEMO_TENANT)
+    tenant.voice = VoiceConfig(campaign_dialer="twilio", public_url="https://bot.example.com")
+    app = create_app(settings, Runtime(settings, tenant=tenant, embedder=real_embedder, speech=FakeSpeech()))
+    async with serving(app, lifespan="on"):
+        dialer = app.state.campaigns.runner.dialer
+        assert isinstance(dialer, TwilioDialer) and dialer.calls is outbound_calls(app)
+        assert dialer.public_url == "https://bot.example.com" and dialer.http is app.state.carrier_http
+
+
 class _Waiting:
     """An outbound call that never ends (only for the webhook checks)."""
 
@@ -234,6 +304,9 @@ async def test_webhooks_refuse_bad_signatures_and_unknown_tokens(
     await asyncio.wait_for(peer.closed.wait(), 10)
     assert peer.ws.close_code == 1008
     await peer.close()
+    # Twilio still calls back once the call is over: the final status is taken, a late answer hung up
     outbound_calls(app).discard(token)
+    assert (await post(f"/v1/twilio/outbound/{token}/status")).status_code == 204
+    assert "<Hangup/>" in (await post(f"/v1/twilio/outbound/{token}")).text
     with pytest.raises(websockets.InvalidStatus):  # unsigned upgrade: refused before accept
         await websockets.connect(ws_url)

@@ -177,10 +177,14 @@ class OutboundCall(Protocol):
 
 class OutboundCalls:
     """The outbound calls of this process that are not over, by the unguessable token their
-    webhook URLs and stream parameter carry."""
+    webhook URLs and stream parameter carry; the last ENDED_KEPT tokens of calls that are over are
+    remembered, as Twilio still calls back for them (the final status; an answer after we gave up)."""
+
+    ENDED_KEPT = 1000
 
     def __init__(self) -> None:
         self._calls: dict[str, OutboundCall] = {}
+        self._ended: dict[str, None] = {}  # insertion-ordered: the oldest is forgotten first
 
     def add(self, call: OutboundCall) -> str:
         token = secrets.token_urlsafe(24)
@@ -190,8 +194,14 @@ class OutboundCalls:
     def get(self, token: str) -> OutboundCall | None:
         return self._calls.get(token)
 
+    def ended(self, token: str) -> bool:
+        return token in self._ended
+
     def discard(self, token: str) -> None:
-        self._calls.pop(token, None)
+        if self._calls.pop(token, None) is not None:
+            self._ended[token] = None
+            if len(self._ended) > self.ENDED_KEPT:
+                del self._ended[next(iter(self._ended))]
 
     def __len__(self) -> int:
         return len(self._calls)
@@ -213,10 +223,11 @@ async def twilio_outbound(token: str, request: Request) -> Response:
     params = await _signed_form(request)
     if params is None:
         return _refused()
-    call = outbound_calls(request.app).get(token)
-    if call is None:
+    calls = outbound_calls(request.app)
+    call = calls.get(token)
+    if call is None and not calls.ended(token):
         return _unknown_call()
-    if not call.answer(params):
+    if call is None or not call.answer(params):  # a 404 would have Twilio say "application error"
         return twiml("<Hangup/>")
     return stream_twiml(_stream_url(request), {"outbound": token})
 
@@ -226,10 +237,12 @@ async def twilio_outbound_status(token: str, request: Request) -> Response:
     params = await _signed_form(request)
     if params is None:
         return _refused()
-    call = outbound_calls(request.app).get(token)
-    if call is None:
+    calls = outbound_calls(request.app)
+    call = calls.get(token)
+    if call is None and not calls.ended(token):
         return _unknown_call()
-    call.status(params)
+    if call is not None:
+        call.status(params)
     return Response(status_code=204)
 
 
@@ -298,7 +311,7 @@ async def speak_on_stream(runtime: Any, websocket: WebSocket, start: CarrierStar
     await websocket.send_text(
         json.dumps({"event": "mark", "streamSid": start.stream_id, "mark": {"name": "end"}})
     )
-    with contextlib.suppress(TimeoutError, WebSocketDisconnect):
+    with contextlib.suppress(TimeoutError, WebSocketDisconnect, ValueError):
         async with asyncio.timeout(samples / CARRIER_RATE + PLAYOUT_MARGIN_SECS):
             while True:
                 event = json.loads(await websocket.receive_text())
