@@ -152,9 +152,15 @@ async def _start_campaigns(app: FastAPI, runtime: Runtime, settings: Settings, s
         log.info("campaigns: no dialer (SIP is off); running campaigns wait until a process with SIP runs")
         return None
     else:
+        from voicebot.inbound.sip import SipServer
         from voicebot.outbound.sip_dialer import SipDialer
 
-        dialer = SipDialer(sip)
+        # calls go out from a SIP port of this process alone: with several workers sharing the
+        # listening port (SO_REUSEPORT), the answers to one worker's INVITE could reach another
+        outbound = SipServer(runtime, host=settings.host, port=0, register=False)
+        await outbound.start()
+        app.state.campaign_sip = outbound
+        dialer = SipDialer(outbound)
     service = CampaignService(runtime, dialer, settings)
     await service.start()
     return service
@@ -209,6 +215,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             if app.state.campaigns is not None:
                 await app.state.campaigns.stop()
+            if getattr(app.state, "campaign_sip", None) is not None:
+                await app.state.campaign_sip.stop()
             if app.state.email is not None:
                 await app.state.email.stop()
             if sip is not None:

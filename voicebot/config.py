@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     )
     email: bool = Field(True, description="Run the e-mail bot when the tenant enables it (email.enabled).")
     campaigns: bool = Field(
-        True, description="Place the calls of running outbound campaigns (needs a dialer: SIP on)."
+        True, description="Place the calls of running campaigns (voice.campaign_dialer: sip needs SIP on)."
     )
     campaign_queue: Literal["auto", "local", "procrastinate"] = Field(
         "auto",

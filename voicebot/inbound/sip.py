@@ -93,9 +93,16 @@ class _Leg:
 
 class SipServer:
     def __init__(
-        self, runtime: Any, *, host: str = "127.0.0.1", port: int = 5060, reuse_port: bool = False
+        self,
+        runtime: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 5060,
+        reuse_port: bool = False,
+        register: bool = True,
     ) -> None:
         self.reuse_port = reuse_port
+        self.register = register  # with the trunk, when one is configured
         self.runtime = runtime
         self.config: SipConfig = runtime.tenant.voice.sip
         self.host = host
@@ -130,7 +137,7 @@ class SipServer:
                 host=self.host, port=self.transport.port, user="voicebot", user_agent="voicebot"
             )
         trunk = self.config.trunk
-        if trunk is not None:
+        if trunk is not None and self.register:
             password = os.environ.get(trunk.password_env or "", "") if trunk.password_env else ""
             credentials = (trunk.username, password) if trunk.username else None
             self.ua.register(

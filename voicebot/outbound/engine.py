@@ -249,13 +249,10 @@ class CampaignScheduler:
                 await self._complete_if_done(campaign.id)
         return queued
 
-    async def recover(self, *, everything: bool = False) -> int:
-        """Take back attempts whose lease ran out (with ``everything``: all unfinished ones, for a
-        process that knows it is the only one); how many."""
+    async def recover(self) -> int:
+        """Take back the attempts whose lease ran out (their process is gone); how many."""
         now = self.clock()
-        lapsed = await self.repo.unfinished(
-            lapsed_before=None if everything else now, tenant_id=self.tenant_id
-        )
+        lapsed = await self.repo.unfinished(lapsed_before=now, tenant_id=self.tenant_id)
         for attempt in lapsed:
             if attempt.started_at is None:
                 await self.repo.release_attempt(attempt.id, due_at=now, now=now)

@@ -1,11 +1,13 @@
 """Running campaigns inside ``voicebot serve``: the scheduler loop, the job queue and the dialer.
 
 Every process plans due attempts (``CampaignScheduler.tick`` every ``campaign_tick_secs``) and
-works the queue. On SQLite the queue is local to the process, which is then the only one: at
-start it takes back every attempt a previous run left unfinished (a ``kill -9`` mid-call ends that
-attempt ``failed``; it is retried under a new number). On PostgreSQL the queue is procrastinate,
-shared by every process on the database; an attempt left by a dead process is taken back when its
-lease runs out (``campaign_lease_secs``).
+works the queue. On SQLite the queue is local to each process (the workers of one ``voicebot
+serve`` share the campaign through the database's planning lock); on PostgreSQL it is
+procrastinate, shared by every process on the database. Either way an attempt whose process died
+(``kill -9`` mid-call) is taken back once its lease runs out (``campaign_lease_secs``, renewed
+while the call is up): it ends ``failed`` and the contact is called again under its next attempt
+number. No process assumes it is alone, so a restart never mistakes another worker's live call
+for a dead one.
 """
 
 from __future__ import annotations
@@ -73,10 +75,6 @@ class CampaignService:
     async def start(self) -> None:
         if self.shared:
             await self.queue.start()
-        else:
-            taken = await self.scheduler.recover(everything=True)
-            if taken:
-                log.warning("campaigns: %d attempts left unfinished by the last run were taken back", taken)
         self._loop = asyncio.create_task(self._run(), name="campaign-scheduler")
         log.info("campaigns: dialling with the %s queue", self.queue_name)
 
