@@ -40,7 +40,6 @@ import asyncio  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
-import re  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -56,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.chat import percentile, start_server  # noqa: E402
 from tests.conftest import demo_tenant_with  # noqa: E402
-from tests.peers.sipp import free_port, sipp_uas  # noqa: E402
+from tests.peers.sipp import free_port, invites_by_number, sipp_uas  # noqa: E402
 from voicebot.outbound.campaign_config import CampaignDefinition, in_calling_window  # noqa: E402
 
 CALLEES = ROOT / "bench" / "sipp" / "campaign_callees.xml"
@@ -101,17 +100,6 @@ def contacts_csv(
         phones.append(phone)
     header = "phone,name,timezone,call_at,appointment_date,appointment_time,location,slot_1,slot_2\n"
     return header + "\n".join(rows) + "\n", phones
-
-
-def invites_by_number(messages: str) -> Counter[str]:
-    """Distinct INVITE dialogs (Call-IDs) SIPp received, per called number."""
-    seen: dict[str, str] = {}
-    for block in messages.split("\n\n"):
-        first = re.search(r"^INVITE sip:(\+?\d+)@", block, re.M)
-        call_id = re.search(r"^Call-ID:\s*(\S+)", block, re.M | re.I)
-        if first and call_id:
-            seen[call_id.group(1)] = first.group(1)
-    return Counter(seen.values())
 
 
 def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:

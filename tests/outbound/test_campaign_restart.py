@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from tests.conftest import demo_tenant_with
-from tests.peers.sipp import SCENARIOS, free_port, sipp_available, sipp_uas
+from tests.peers.sipp import SCENARIOS, free_port, invites_by_number, sipp_available, sipp_uas
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -111,16 +111,6 @@ async def poll(http: httpx.AsyncClient, path: str, until: Any, timeout_s: float 
     raise AssertionError(f"{path}: not reached in {timeout_s} s; last: {data}")
 
 
-def invites(messages: str) -> Counter[str]:
-    calls: dict[str, str] = {}
-    for block in messages.split("\n\n"):
-        number = re.search(r"^INVITE sip:(\+?\d+)@", block, re.M)
-        call_id = re.search(r"^Call-ID:\s*(\S+)", block, re.M | re.I)
-        if number and call_id:
-            calls[call_id.group(1)] = number.group(1)
-    return Counter(calls.values())
-
-
 async def test_kill_9_mid_call_and_restart_ends_every_contact_once(tmp_path: Path) -> None:
     async with sipp_uas(SCENARIOS / "uas_campaign_confirm.xml", keys={"bye_wait_ms": "20000"}) as callee:
         voice = yaml.safe_load((ROOT / "voicebot" / "demo" / "tenant.yaml").read_text(encoding="utf-8"))[
@@ -166,4 +156,4 @@ async def test_kill_9_mid_call_and_restart_ends_every_contact_once(tmp_path: Pat
         (a["outcome"], a["detail"]) for a in left
     ]
     dialled = Counter(a["phone"] for a in attempts if a["started_at"])
-    assert invites(trace) == dialled  # SIPp saw exactly one call per dialled attempt
+    assert invites_by_number(trace) == dialled  # SIPp saw exactly one call per dialled attempt

@@ -19,10 +19,12 @@ import contextlib
 import csv
 import os
 import random
+import re
 import shutil
 import signal
 import socket
 import tempfile
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,7 @@ __all__ = [
     "SippProcess",
     "SippResult",
     "free_port",
+    "invites_by_number",
     "run_sipp",
     "sipp_available",
     "sipp_uas",
@@ -373,3 +376,14 @@ async def _wait_listening(process: SippProcess, port: int, transport: str, timeo
             return
         await asyncio.sleep(0.05)
     raise RuntimeError(f"SIPp did not bind {LOOPBACK}:{port}")
+
+
+def invites_by_number(messages: str) -> Counter[str]:
+    """From a UAS's message trace: the calls (distinct Call-IDs of INVITEs) per called number."""
+    calls: dict[str, str] = {}
+    for block in messages.split("\n\n"):
+        number = re.search(r"^INVITE sip:(\+?\d+)@", block, re.M)
+        call_id = re.search(r"^Call-ID:\s*(\S+)", block, re.M | re.I)
+        if number and call_id:
+            calls[call_id.group(1)] = number.group(1)
+    return Counter(calls.values())
