@@ -97,10 +97,13 @@ def serve(
     no_email: Annotated[
         bool, typer.Option("--no-email", help="Do not run the e-mail bot even if the tenant enables it.")
     ] = False,
+    no_campaigns: Annotated[
+        bool, typer.Option("--no-campaigns", help="Do not place the calls of running outbound campaigns.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run the server: chat API, WebSocket, widget at /, metrics, SIP calls on port 5060, and the
-    e-mail bot when the tenant enables it (email.enabled)."""
+    """Run the server: chat API, WebSocket, widget at /, metrics, SIP calls on port 5060, the
+    e-mail bot when the tenant enables it (email.enabled), and the calls of running campaigns."""
     import os
 
     import uvicorn
@@ -117,6 +120,7 @@ def serve(
     setup_logging(settings.log_level)
     settings.sip_port = None if no_sip else sip_port
     settings.email = not no_email
+    settings.campaigns = not no_campaigns
     workers = workers or os.cpu_count() or 1
     if settings.sip_port == 0 and workers > 1:
         _fail(ConfigError("--sip-port 0 needs --workers 1 (workers share one fixed SIP port)"))
@@ -149,6 +153,7 @@ def serve(
         os.environ["VOICEBOT_SIP_PORT"] = str(settings.sip_port)
     os.environ["VOICEBOT_SIP_REUSE_PORT"] = "1"
     os.environ["VOICEBOT_EMAIL"] = "1" if settings.email else "0"
+    os.environ["VOICEBOT_CAMPAIGNS"] = "1" if settings.campaigns else "0"
     uvicorn.run("voicebot.app:app_from_environment", factory=True, workers=workers, **server_options)
 
 
