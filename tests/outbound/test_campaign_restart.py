@@ -127,6 +127,7 @@ async def test_kill_9_mid_call_and_restart_ends_every_contact_once(tmp_path: Pat
                 )
                 cid = created.json()["id"]
                 await http.post(f"/v1/campaigns/{cid}/start")
+                assert (await http.get("/healthz")).json()["campaigns"]["queue"] == "local"  # SQLite
                 answered = await poll(
                     http,
                     f"/v1/campaigns/{cid}/attempts",

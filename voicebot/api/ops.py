@@ -25,6 +25,9 @@ async def healthz(request: Request) -> dict[str, Any]:
         "tenant": runtime.tenant.id,
         "knowledge": runtime.knowledge.stats(),
         "voice": {"enabled": runtime.speech is not None, "tts_cache_warm": runtime.voice_cache_warm},
+        "campaigns": campaigns.status()
+        if (campaigns := getattr(request.app.state, "campaigns", None))
+        else None,
     }
 
 
