@@ -9,8 +9,9 @@ until cancelled; 8 an answering machine with a beep; 9 declines (603)), and ``vo
 real speech models and SIP, its outbound trunk pointing at SIPp. Over the API it creates an
 appointment-confirmation campaign (calling window 09:00-21:00 every day, ``--lines`` concurrent
 calls, ``--rate`` calls per second, two attempts, short retry delays, 4 s ring timeout) whose
-contacts are due one after another at the campaign's rate (``call_at``), so a start later than
-the due time is the engine's doing. ``--outside`` contacts live in a time zone where it is night
+contacts fall due one after another at ``--due-rate`` (``call_at``; with the retries of busy,
+unanswered and voicemail calls the calls wanted stay under the campaign's rate), so a start later
+than the due time is the engine's doing. ``--outside`` contacts live in a time zone where it is night
 now (their window is closed: they must not be called), ``--dnc`` numbers are put on the
 do-not-call list before the start. The run ends when every contact whose window is open has ended.
 
@@ -112,7 +113,6 @@ def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
 
 
 async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    rng = random.Random(args.seed)
     async with sipp_uas(CALLEES, timeout_s=36000) as callees:
         tenant = demo_tenant_with(
             work,
@@ -127,17 +127,12 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         )
         try:
             async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-                start = datetime.now(UTC) + timedelta(seconds=15)
-                csv, phones = contacts_csv(args.contacts, args.outside, args.rate, start, rng)
-                created = (
-                    await http.post(
-                        "/v1/campaigns",
-                        json={"definition": campaign_yaml(args.rate, args.lines), "contacts_csv": csv},
-                    )
-                ).json()
-                campaign_id = created["id"]
-                dnc = rng.sample(phones[args.outside :], args.dnc)
-                for phone in dnc:
+                placeholder = datetime.now(UTC)
+                _, phones = contacts_csv(
+                    args.contacts, args.outside, args.due_rate, placeholder, random.Random(args.seed)
+                )
+                dnc = random.Random(args.seed + 1).sample(phones[args.outside :], args.dnc)
+                for phone in dnc:  # before the campaign exists: the list is global
                     subprocess.run(
                         [str(ROOT / ".venv" / "bin" / "voicebot"), "campaign", "dnc", "add", phone],
                         env={
@@ -148,6 +143,17 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                         check=True,
                         capture_output=True,
                     )
+                start = datetime.now(UTC) + timedelta(seconds=5)
+                csv, _ = contacts_csv(
+                    args.contacts, args.outside, args.due_rate, start, random.Random(args.seed)
+                )
+                created = (
+                    await http.post(
+                        "/v1/campaigns",
+                        json={"definition": campaign_yaml(args.rate, args.lines), "contacts_csv": csv},
+                    )
+                ).json()
+                campaign_id = created["id"]
                 (await http.post(f"/v1/campaigns/{campaign_id}/start")).raise_for_status()
                 began = time.monotonic()
                 while True:
@@ -227,6 +233,12 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=5.0, help="calls per second of the campaign")
     parser.add_argument("--lines", type=int, default=30, help="max concurrent calls of the campaign")
+    parser.add_argument(
+        "--due-rate",
+        type=float,
+        default=3.0,
+        help="contacts falling due per second (with the retries, the calls wanted stay under --rate)",
+    )
     parser.add_argument("--dnc", type=int, default=20, help="numbers put on the do-not-call list")
     parser.add_argument("--outside", type=int, default=50, help="contacts whose window is closed now")
     parser.add_argument("--max-secs", type=float, default=3600, help="give up after this long")
