@@ -40,8 +40,16 @@ class TwilioPeer:
 
     @classmethod
     async def connect(
-        cls, url: str, caller: str = "+38640111222", call_sid: str = "CA1", **kw: Any
+        cls,
+        url: str,
+        caller: str = "+38640111222",
+        call_sid: str = "CA1",
+        *,
+        parameters: dict[str, str] | None = None,
+        **kw: Any,
     ) -> TwilioPeer:
+        """Open the stream as Twilio does; ``start`` carries the TwiML's custom ``parameters``
+        (by default the inbound webhook's: the caller's number as ``From``)."""
         ws = await websockets.connect(url, **kw)
         peer = cls(ws)
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
@@ -54,7 +62,7 @@ class TwilioPeer:
                 "callSid": call_sid,
                 "accountSid": "AC1",
                 "tracks": ["inbound"],
-                "customParameters": {"From": caller},
+                "customParameters": {"From": caller} if parameters is None else parameters,
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
             },
         }

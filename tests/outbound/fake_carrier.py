@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
@@ -50,28 +49,6 @@ class PlacedCall:
     peer: TwilioPeer | None = None
     updates: list[dict[str, str]] = field(default_factory=list)  # Calls/{sid}.json: Status, Twiml
     ended: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-async def open_stream(
-    url: str, call_sid: str, parameters: dict[str, str], headers: dict[str, str]
-) -> TwilioPeer:
-    """``TwilioPeer.connect`` with the TwiML's custom parameters in ``start``."""
-    ws = await websockets.connect(url, additional_headers=headers)
-    peer = TwilioPeer(ws)
-    await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-    start = {
-        "streamSid": peer.stream_sid,
-        "callSid": call_sid,
-        "accountSid": "AC1",
-        "tracks": ["inbound"],
-        "customParameters": parameters,
-        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-    }
-    await ws.send(
-        json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": peer.stream_sid, "start": start})
-    )
-    peer._reader = asyncio.create_task(peer._read())
-    return peer
 
 
 class FakeTwilio:
@@ -194,7 +171,9 @@ class FakeTwilio:
             url = stream.attrib["url"]
             parameters = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
             headers = {"X-Twilio-Signature": twilio_signature(self.auth_token, url, {})}
-            call.peer = peer = await open_stream(url, call.sid, parameters, headers)
+            call.peer = peer = await TwilioPeer.connect(
+                url, call_sid=call.sid, parameters=parameters, additional_headers=headers
+            )
             if callee.talk is not None:
                 with contextlib.suppress(websockets.ConnectionClosed):  # the bot may hang up mid-sentence
                     await callee.talk(peer)

@@ -7,10 +7,7 @@ and campaign engine are real; speech recognition and synthesis are the fakes at 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,46 +16,20 @@ import pytest_asyncio
 
 from tests.fakes.speech import FakeSpeech
 from tests.inbound.conftest import sip_server, voice_server  # noqa: F401 - fixtures
+from tests.outbound.campaign_driver import APPOINTMENT_CSV, campaign, run_campaign
 from tests.peers.sipp import SippProcess, sipp_available, sipp_uas
-from voicebot.outbound.campaign_config import CampaignDefinition, load_campaign
-from voicebot.outbound.contacts import import_contacts
-from voicebot.outbound.engine import AttemptRunner, CampaignScheduler, LocalQueue
+from voicebot.outbound.campaign_config import CampaignDefinition
 from voicebot.outbound.sip_dialer import SipDialer
 from voicebot.outbound.writeback import CrmWriteback
-from voicebot.storage.campaigns import CampaignRepository
-from voicebot.storage.records import CampaignAttemptRecord, CampaignStatus
+from voicebot.storage.records import CampaignAttemptRecord
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "sipp"
-CAMPAIGNS = Path(__file__).resolve().parents[2] / "campaigns"
-MONDAY_NOON = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)  # 12:00 in Ljubljana: inside every window
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="session"),
     pytest.mark.slow,
     pytest.mark.skipif(not sipp_available(), reason="SIPp (Debian sip-tester) is not installed"),
 ]
-
-
-class RunningClock:
-    """Monday noon, running at real speed from the test's start (windows judged at a known time)."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-
-    def __call__(self) -> datetime:
-        return MONDAY_NOON + timedelta(seconds=time.monotonic() - self.started)
-
-
-def campaign(name: str, **changes: Any) -> CampaignDefinition:
-    data = load_campaign(CAMPAIGNS / f"{name}.yaml").model_dump(mode="json")
-    data.update({"max_attempts": 1, "ring_timeout": 4, **changes})
-    return CampaignDefinition.model_validate(data)
-
-
-APPOINTMENT_CSV = (
-    "phone,name,appointment_date,appointment_time,location,slot_1,slot_2\n"
-    "+38640111001,Ana,1 December,10:00,Ljubljana,Tuesday at nine,Wednesday at two\n"
-)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -80,30 +51,15 @@ async def dial(sip_server: Callable[..., Any]) -> AsyncIterator[Callable[..., An
         server, runtime, _ = await sip_server(
             speech=speech, sip={"outbound": outbound, **(sip or {})}, silence_prompt_secs=6.0
         )
-        repo = CampaignRepository(runtime.db)
-        clock = RunningClock()
-        record = await repo.create(
-            tenant_id=runtime.tenant.id,
-            name=definition.name,
-            kind=definition.kind.value,
-            definition=definition.model_dump(mode="json"),
-            contacts=import_contacts(csv, default_timezone="Europe/Ljubljana").contacts,
-            now=clock(),
+        attempts, contact = await run_campaign(
+            runtime,
+            SipDialer(server),
+            definition,
+            csv,
+            after_call=CrmWriteback(runtime.crm),
+            timeout_s=timeout_s,
         )
-        await repo.set_status(record.id, CampaignStatus.RUNNING, clock())
-        runner = AttemptRunner(
-            repo, runtime.tenant.id, SipDialer(server), clock=clock, after_call=CrmWriteback(runtime.crm)
-        )
-        queue = LocalQueue(runner)
-        scheduler = CampaignScheduler(repo, runtime.tenant.id, queue, clock=clock)
-        deadline = time.monotonic() + timeout_s
-        while (await repo.get(record.id)).status is not CampaignStatus.COMPLETED:
-            assert time.monotonic() < deadline, "the campaign did not complete"
-            await scheduler.tick()
-            await asyncio.sleep(0.1)
-        await queue.drain()
-        (contact,) = await repo.contacts(record.id)
-        return await repo.attempts(record.id), contact, runtime, speech
+        return attempts, contact, runtime, speech
 
     yield run
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -23,20 +22,17 @@ from tests.conftest import SESSION_LOOP, serving
 from tests.fakes.speech import FakeSpeech
 from tests.inbound.conftest import voice_server  # noqa: F401 - fixture
 from tests.inbound.twilio_client import TwilioPeer, utterance
-from tests.outbound.fake_carrier import Callee, FakeTwilio, open_stream
-from tests.outbound.test_sip_dialer import APPOINTMENT_CSV, RunningClock, campaign
+from tests.outbound.campaign_driver import APPOINTMENT_CSV, campaign, run_campaign
+from tests.outbound.fake_carrier import Callee, FakeTwilio
 from voicebot.app import create_app
 from voicebot.config import DEMO_TENANT, Settings, VoiceConfig, load_tenant
 from voicebot.inbound.twilio import outbound_calls, twilio_signature
 from voicebot.knowledge.embeddings import Embedder
 from voicebot.outbound.campaign_config import CampaignDefinition
-from voicebot.outbound.contacts import import_contacts
-from voicebot.outbound.engine import AttemptRunner, CampaignScheduler, LocalQueue
 from voicebot.outbound.schedule import Outcome
 from voicebot.outbound.twilio_dialer import TwilioDialer, refused
 from voicebot.runtime import Runtime
-from voicebot.storage.campaigns import CampaignRepository
-from voicebot.storage.records import CampaignAttemptRecord, CampaignStatus
+from voicebot.storage.records import CampaignAttemptRecord
 
 pytestmark = SESSION_LOOP
 
@@ -92,29 +88,12 @@ async def dial(
                 api_base=api_base or carrier_url,
                 answer_wait_s=1.0,
             )
-            repo = CampaignRepository(runtime.db)
-            clock = RunningClock()
-            record = await repo.create(
-                tenant_id=runtime.tenant.id,
-                name=definition.name,
-                kind=definition.kind.value,
-                definition=definition.model_dump(mode="json"),
-                contacts=import_contacts(APPOINTMENT_CSV, default_timezone="Europe/Ljubljana").contacts,
-                now=clock(),
+            attempts, contact = await run_campaign(
+                runtime, dialer, definition, APPOINTMENT_CSV, timeout_s=timeout_s
             )
-            await repo.set_status(record.id, CampaignStatus.RUNNING, clock())
-            queue = LocalQueue(AttemptRunner(repo, runtime.tenant.id, dialer, clock=clock))
-            scheduler = CampaignScheduler(repo, runtime.tenant.id, queue, clock=clock)
-            deadline = time.monotonic() + timeout_s
-            while (await repo.get(record.id)).status is not CampaignStatus.COMPLETED:
-                assert time.monotonic() < deadline, "the campaign did not complete"
-                await scheduler.tick()
-                await asyncio.sleep(0.1)
-            await queue.drain()
             await carrier.idle()  # the final status callbacks were taken (checked by the carrier)
             assert len(outbound_calls(app)) == 0  # every placed call left the registry
-            (contact,) = await repo.contacts(record.id)
-            return await repo.attempts(record.id), contact, carrier, speech
+            return attempts, contact, carrier, speech
 
         yield run
 
@@ -300,7 +279,9 @@ async def test_webhooks_refuse_bad_signatures_and_unknown_tokens(
     # a media stream for a call that is not ours is closed
     ws_url = url.replace("http://", "ws://") + "/v1/media/twilio"
     headers = {"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, ws_url, {})}
-    peer = await open_stream(ws_url, "CA9", {"outbound": "not-a-call"}, headers)
+    peer = await TwilioPeer.connect(
+        ws_url, call_sid="CA9", parameters={"outbound": "not-a-call"}, additional_headers=headers
+    )
     await asyncio.wait_for(peer.closed.wait(), 10)
     assert peer.ws.close_code == 1008
     await peer.close()

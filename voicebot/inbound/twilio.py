@@ -62,7 +62,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import httpx
 import numpy as np
-from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from voicebot.config import VoiceConfig
@@ -214,19 +214,22 @@ def outbound_calls(app: Any) -> OutboundCalls:
     return calls
 
 
-def _unknown_call() -> Response:
-    return Response("unknown call", status_code=404, media_type="text/plain")
+async def _outbound_call(token: str, request: Request) -> tuple[OutboundCall | None, dict[str, str]]:
+    """The call an outbound webhook is about (None once it is over: Twilio still calls back) and its
+    signed parameters; a bad signature is refused (403), a token never issued unknown (404)."""
+    params = await _signed_form(request)
+    if params is None:
+        raise HTTPException(403, "invalid signature")
+    calls = outbound_calls(request.app)
+    call = calls.get(token)
+    if call is None and not calls.ended(token):
+        raise HTTPException(404, "unknown call")
+    return call, params
 
 
 @router.post("/v1/twilio/outbound/{token}")
 async def twilio_outbound(token: str, request: Request) -> Response:
-    params = await _signed_form(request)
-    if params is None:
-        return _refused()
-    calls = outbound_calls(request.app)
-    call = calls.get(token)
-    if call is None and not calls.ended(token):
-        return _unknown_call()
+    call, params = await _outbound_call(token, request)
     if call is None or not call.answer(params):  # a 404 would have Twilio say "application error"
         return twiml("<Hangup/>")
     return stream_twiml(_stream_url(request), {"outbound": token})
@@ -234,13 +237,7 @@ async def twilio_outbound(token: str, request: Request) -> Response:
 
 @router.post("/v1/twilio/outbound/{token}/status")
 async def twilio_outbound_status(token: str, request: Request) -> Response:
-    params = await _signed_form(request)
-    if params is None:
-        return _refused()
-    calls = outbound_calls(request.app)
-    call = calls.get(token)
-    if call is None and not calls.ended(token):
-        return _unknown_call()
+    call, params = await _outbound_call(token, request)
     if call is not None:
         call.status(params)
     return Response(status_code=204)

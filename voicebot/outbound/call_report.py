@@ -1,10 +1,13 @@
-"""What every dialer does the same way once a campaign call is answered: the contact's scripted
-conversation, and the ``CallReport`` of a call that reached a person or a machine."""
+"""What every dialer does the same way: a line of the process for each call, and once a campaign call
+is answered, the contact's scripted conversation and the ``CallReport`` of a call that reached a person
+or a machine."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from voicebot.admission import CallAdmission, CallsFullError
 from voicebot.outbound.conversation import ScriptedConversation
 from voicebot.outbound.engine import CallReport, CallRequest
 from voicebot.outbound.schedule import Outcome
@@ -18,6 +21,18 @@ ENDED_WITHOUT_OUTCOME = {
     "transferred": (Outcome.HANDOFF, "transferred to a person"),
     "caller_hung_up": (Outcome.DECLINED, "hung up before an answer"),
 }
+
+
+async def on_a_line(
+    admission: CallAdmission, place: Callable[[CallRequest], Awaitable[CallReport]], request: CallRequest
+) -> CallReport:
+    """``place(request)`` holding one of the process's lines (a campaign call counts against
+    ``max_calls`` like an inbound one); with every line busy the attempt fails without dialling."""
+    try:
+        with admission.admit():
+            return await place(request)
+    except CallsFullError:
+        return CallReport(Outcome.FAILED, detail="every line of this process is busy")
 
 
 def conversation_for(request: CallRequest) -> ScriptedConversation:

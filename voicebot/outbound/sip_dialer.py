@@ -21,7 +21,6 @@ import os
 import random
 import time
 
-from voicebot.admission import CallsFullError
 from voicebot.inbound.sip import SipServer, _Leg
 from voicebot.inbound.sip_bridge import next_leg_event, speak
 from voicebot.outbound.amd import (
@@ -31,7 +30,12 @@ from voicebot.outbound.amd import (
     BeepDetector,
     level_dbfs,
 )
-from voicebot.outbound.call_report import conversation_for, conversation_report, voicemail_report
+from voicebot.outbound.call_report import (
+    conversation_for,
+    conversation_report,
+    on_a_line,
+    voicemail_report,
+)
 from voicebot.outbound.call_script import ScriptTurns
 from voicebot.outbound.campaign_config import VoicemailAction
 from voicebot.outbound.conversation import ScriptedConversation
@@ -72,12 +76,7 @@ class SipDialer:
         return not self.server.runtime.call_admission.full
 
     async def call(self, request: CallRequest) -> CallReport:
-        server = self.server
-        try:
-            with server.runtime.call_admission.admit():
-                return await self._call(request)
-        except CallsFullError:
-            return CallReport(Outcome.FAILED, detail="every line of this process is busy")
+        return await on_a_line(self.server.runtime.call_admission, self._call, request)
 
     async def _call(self, request: CallRequest) -> CallReport:
         server = self.server

@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 from fastapi import WebSocket
 
-from voicebot.admission import CallsFullError
 from voicebot.inbound.twilio import (
     TWILIO_API,
     OutboundCalls,
@@ -34,7 +33,12 @@ from voicebot.inbound.twilio import (
     credentials,
     speak_on_stream,
 )
-from voicebot.outbound.call_report import conversation_for, conversation_report, voicemail_report
+from voicebot.outbound.call_report import (
+    conversation_for,
+    conversation_report,
+    on_a_line,
+    voicemail_report,
+)
 from voicebot.outbound.call_script import ScriptTurns
 from voicebot.outbound.campaign_config import VoicemailAction
 from voicebot.outbound.conversation import ScriptedConversation
@@ -130,11 +134,7 @@ class TwilioDialer:
         return not self.runtime.call_admission.full
 
     async def call(self, request: CallRequest) -> CallReport:
-        try:
-            with self.runtime.call_admission.admit():
-                return await self._call(request)
-        except CallsFullError:
-            return CallReport(Outcome.FAILED, detail="every line of this process is busy")
+        return await on_a_line(self.runtime.call_admission, self._call, request)
 
     async def _call(self, request: CallRequest) -> CallReport:
         voice = self.runtime.tenant.voice
@@ -189,9 +189,10 @@ class TwilioDialer:
             start = dataclasses.replace(
                 settled.start, caller=request.contact.phone, called=request.contact.phone
             )
+            stream = _Stream(settled.websocket, start)
             if pending.answered_by in MACHINE:
-                return await self._voicemail(settled.websocket, start, conversation, pending)
-            return await self._converse(settled.websocket, start, conversation, pending)
+                return await self._voicemail(stream, conversation, pending)
+            return await self._converse(stream, conversation, pending)
         finally:
             pending.over.set()
             self.calls.discard(token)
@@ -202,16 +203,12 @@ class TwilioDialer:
         return TwilioCallControl(self.http, account_sid, auth_token, call_sid, api_base=self.api_base)
 
     async def _converse(
-        self,
-        websocket: WebSocket,
-        start: CarrierStart,
-        conversation: ScriptedConversation,
-        pending: _PendingCall,
+        self, stream: _Stream, conversation: ScriptedConversation, pending: _PendingCall
     ) -> CallReport:
         turns = ScriptTurns(conversation, transfers=self.runtime.tenant.voice.transfer)
         result: CallResult | None = None
         try:
-            result = await carrier_call(self.runtime, websocket, start, script=turns)
+            result = await carrier_call(self.runtime, stream.websocket, stream.start, script=turns)
         except Exception:  # the report still says what the script got to
             log.exception("twilio campaign call %s failed", pending.call_sid)
         return conversation_report(
@@ -219,15 +216,11 @@ class TwilioDialer:
         )
 
     async def _voicemail(
-        self,
-        websocket: WebSocket,
-        start: CarrierStart,
-        conversation: ScriptedConversation,
-        pending: _PendingCall,
+        self, stream: _Stream, conversation: ScriptedConversation, pending: _PendingCall
     ) -> CallReport:
         message = conversation.voicemail_message()
         assert message  # a machine is streamed only to leave one
-        await speak_on_stream(self.runtime, websocket, start, message)
+        await speak_on_stream(self.runtime, stream.websocket, stream.start, message)
         if pending.call_sid:
             await self._control(pending.call_sid).hang_up()
         detail = f"answering machine ({pending.answered_by}); message left after the greeting"
