@@ -5,7 +5,8 @@
  * only where the campaign's status allows them; a new campaign is POST /v1/campaigns with the text
  * of the chosen campaign file and contacts CSV. Every piece of data is put on the page as text
  * (textContent), never as HTML. The selected campaign is kept in the URL's #fragment.
- * window.vbCampaigns exposes the page's state (used by the browser tests). */
+ * window.vbCampaigns exposes the page's state (used by the browser tests). The helpers shared with
+ * the other staff pages (requests, elements, dates) are window.ui (ui.js). */
 (function () {
   "use strict";
   var REFRESH_MS = 2000;
@@ -23,43 +24,17 @@
   };
   var CONTACT_STATUSES = ["pending", "calling", "done"];
 
-  var $ = function (selector) { return document.querySelector(selector); };
-  var syncLine = $(".cp-sync");
-  var list = $(".cp-list");
-  var empty = $(".cp-empty");
-  var listError = $("[data-testid=cp-list-error]");
-  var placeholder = $(".cp-placeholder");
-  var detail = $(".cp-detail");
+  var $ = ui.$, el = ui.el, show = ui.show, call = ui.call, when = ui.when;
+  var page = ui.parts();
+  var syncLine = page.syncLine, list = page.list, empty = page.empty, listError = page.listError,
+    placeholder = page.placeholder, detail = page.detail, actionError = page.actionError;
   var actionButtons = document.querySelectorAll(".cp-action");
-  var actionError = $(".cp-action-error");
   var confirmLine = $(".cp-confirm");
-  var form = $(".cp-form");
-  var createButton = $(".cp-create");
-  var createError = $("[data-testid=cp-create-error]");
-  var created = $(".cp-created");
 
   var state = window.vbCampaigns = {
     campaigns: [], selected: null, contacts: [], busy: false, idle: false, loads: 0, lastError: null
   };
   var refreshing = null, again = false, contactsRequest = 0;
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function show(node, visible) { node.hidden = !visible; }
-
-  function when(iso) {
-    if (!iso) return "";
-    var date = new Date(iso);
-    if (isNaN(date.getTime())) return String(iso);
-    return date.toLocaleString(undefined, {
-      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
-    });
-  }
 
   function label(code) { return String(code).replace(/_/g, " "); }
 
@@ -90,27 +65,6 @@
     return node;
   }
 
-  /* --- requests ------------------------------------------------------------------------------- */
-
-  function call(method, url, body) {
-    var options = { method: method, headers: { "Accept": "application/json" } };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    return fetch(url, options).catch(function () {
-      throw new Error("The server could not be reached. Check the connection and try again.");
-    }).then(function (response) {
-      return response.json().catch(function () { return null; }).then(function (data) {
-        if (!response.ok) {
-          var message = data && data.error && data.error.message;
-          throw new Error(message || "The server answered " + response.status + ".");
-        }
-        return data;
-      });
-    });
-  }
-
   function campaignUrl(id) { return "/v1/campaigns/" + encodeURIComponent(id); }
 
   /* --- the list ------------------------------------------------------------------------------- */
@@ -139,43 +93,29 @@
       state.loads += 1;
       show(listError, false);
       renderList();
-      syncLine.textContent = state.campaigns.length + " campaign" + (state.campaigns.length === 1 ? "" : "s") +
-        " · updated " + new Date().toLocaleTimeString(undefined, {
-          hour: "2-digit", minute: "2-digit", second: "2-digit"
-        });
+      ui.updated(syncLine, state.campaigns.length + " campaign" + (state.campaigns.length === 1 ? "" : "s"));
       return renderSelected();
     }).catch(function (err) {
-      listError.textContent = "The campaigns could not be loaded: " + err.message;
-      show(listError, true);
-      syncLine.textContent = "Not updated";
+      ui.notUpdated(syncLine, listError, "The campaigns could not be loaded: " + err.message);
     });
   }
 
   function renderList() {
     list.textContent = "";
     state.campaigns.forEach(function (campaign) {
-      var item = el("li");
-      var button = el("button", "cp-item");
-      button.type = "button";
-      button.setAttribute("data-campaign-id", campaign.id);
-      if (campaign.id === state.selected) button.setAttribute("aria-current", "true");
-      var top = el("span", "cp-item-top");
-      top.appendChild(el("span", "cp-item-name", campaign.name));
-      top.appendChild(badge(campaign.status));
-      button.appendChild(top);
+      var button = ui.listItem(list, {
+        className: "cp-item", idAttribute: "data-campaign-id", id: campaign.id,
+        current: campaign.id === state.selected, nameClass: "cp-item-name", name: campaign.name,
+        badge: badge(campaign.status), onSelect: function () { select(campaign.id); }
+      });
       button.appendChild(el("span", "cp-item-meta", label(campaign.kind) + " · " + progressText(campaign)));
       button.appendChild(bar(campaign, "Progress of " + campaign.name));
       button.appendChild(el("span", "cp-item-meta", countsText(campaign)));
-      button.addEventListener("click", function () { select(campaign.id); });
-      item.appendChild(button);
-      list.appendChild(item);
     });
     show(empty, state.campaigns.length === 0);
   }
 
-  function badge(status) {
-    return el("span", "cp-badge cp-badge-" + status, STATUS_LABELS[status] || status);
-  }
+  function badge(status, node) { return ui.badge(status, STATUS_LABELS, "cp-badge-", node); }
 
   /* --- one campaign --------------------------------------------------------------------------- */
 
@@ -189,10 +129,7 @@
   function select(id) {
     state.selected = id;
     if (window.location.hash !== "#" + id) window.location.hash = id;
-    Array.prototype.forEach.call(list.querySelectorAll(".cp-item"), function (b) {
-      if (b.getAttribute("data-campaign-id") === id) b.setAttribute("aria-current", "true");
-      else b.removeAttribute("aria-current");
-    });
+    ui.markCurrent(list, "data-campaign-id", id);
     show(actionError, false);
     show(confirmLine, false);
     state.contacts = [];
@@ -213,9 +150,7 @@
     show(placeholder, false);
     show(detail, true);
     $(".cp-title").textContent = campaign.name;
-    var status = $("[data-testid=cp-status]");
-    status.className = "cp-badge cp-badge-" + campaign.status;
-    status.textContent = STATUS_LABELS[campaign.status] || campaign.status;
+    badge(campaign.status, $("[data-testid=cp-status]"));
     $(".cp-kind").textContent = label(campaign.kind);
     var p = progress(campaign);
     var meter = $(".cp-progress");
@@ -288,18 +223,13 @@
     if (!campaign || state.busy) return;
     if (action === "stop" && !window.confirm("Stop \u201c" + campaign.name + "\u201d for good? " +
         "A stopped campaign cannot be started again.")) return;
-    show(actionError, false);
-    show(confirmLine, false);
     state.busy = true;
     Array.prototype.forEach.call(actionButtons, function (b) { b.disabled = true; });
-    call("POST", campaignUrl(campaign.id) + "/" + action).then(function () {
-      state.lastError = null;
-      confirmLine.textContent = DONE[action];
-      show(confirmLine, true);
-    }).catch(function (err) {
-      state.lastError = err.message;
-      actionError.textContent = "Not done: " + err.message;
-      show(actionError, true);
+    ui.perform({
+      state: state, confirm: confirmLine, error: actionError,
+      request: function () { return call("POST", campaignUrl(campaign.id) + "/" + action); },
+      confirmed: function () { return DONE[action]; },
+      failed: "Not done: "
     }).then(function () {
       state.busy = false;
       return refresh();
@@ -311,6 +241,11 @@
   });
 
   /* --- a new campaign ------------------------------------------------------------------------- */
+
+  var form = $(".cp-form");
+  var createButton = $(".cp-create");
+  var createError = $("[data-testid=cp-create-error]");
+  var created = $(".cp-created");
 
   function fileText(input, what) {
     var file = input.files && input.files[0];

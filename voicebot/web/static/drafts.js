@@ -3,7 +3,8 @@
  * Refresh button, newest activity first. A selected draft is loaded in full from
  * GET /v1/email/drafts/{id} and decided with POST .../approve {text, agent} or .../reject {note, agent}.
  * Every piece of data is put on the page as text (textContent), never as HTML. The agent's name is
- * kept in localStorage. window.vbDrafts exposes the page's state (used by the browser tests). */
+ * kept in localStorage. window.vbDrafts exposes the page's state (used by the browser tests).
+ * The helpers shared with the other staff pages (requests, elements, dates) are window.ui (ui.js). */
 (function () {
   "use strict";
   var REFRESH_MS = 5000;
@@ -32,21 +33,17 @@
   var ACTIONS = { answer: "answer", clarify: "asks a question back", handoff: "hand to a person", end: "closing" };
   var STATUS_LABELS = { pending: "Pending", approved: "Approved", rejected: "Rejected" };
 
-  var $ = function (selector) { return document.querySelector(selector); };
+  var $ = ui.$, el = ui.el, show = ui.show, call = ui.call;
+  var page = ui.parts();
+  var syncLine = page.syncLine, list = page.list, empty = page.empty, listError = page.listError,
+    placeholder = page.placeholder, detail = page.detail, actionError = page.actionError;
   var filter = $("#dr-filter");
   var refreshButton = $(".dr-refresh");
-  var syncLine = $(".dr-sync");
-  var list = $(".dr-list");
-  var empty = $(".dr-empty");
-  var listError = $(".dr-list-error");
-  var placeholder = $(".dr-placeholder");
-  var detail = $(".dr-detail");
   var reply = $("#dr-reply");
   var agent = $("#dr-agent");
   var note = $("#dr-note");
   var approveButton = $(".dr-approve");
   var rejectButton = $(".dr-reject");
-  var actionError = $(".dr-action-error");
   var confirmLine = $(".dr-confirm");
 
   var state = window.vbDrafts = {
@@ -54,23 +51,7 @@
   };
   var listRequest = 0, detailRequest = 0;
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function show(node, visible) { node.hidden = !visible; }
-
-  function when(iso) {
-    if (!iso) return "";
-    var date = new Date(iso);
-    if (isNaN(date.getTime())) return String(iso);
-    return date.toLocaleString(undefined, {
-      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
-    });
-  }
+  function when(iso) { return ui.when(iso, true); }
 
   function activity(draft) { return draft.decided_at || draft.created_at || ""; }
 
@@ -104,27 +85,6 @@
     return original.from_name ? original.from_name + " <" + original.from + ">" : (original.from || "");
   }
 
-  /* --- requests ------------------------------------------------------------------------------- */
-
-  function call(method, url, body) {
-    var options = { method: method, headers: { "Accept": "application/json" } };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    return fetch(url, options).catch(function () {
-      throw new Error("The server could not be reached. Check the connection and try again.");
-    }).then(function (response) {
-      return response.json().catch(function () { return null; }).then(function (data) {
-        if (!response.ok) {
-          var message = data && data.error && data.error.message;
-          throw new Error(message || "The server answered " + response.status + ".");
-        }
-        return data;
-      });
-    });
-  }
-
   /* --- the list ------------------------------------------------------------------------------- */
 
   function loadList() {
@@ -139,14 +99,11 @@
         state.loads += 1;
         show(listError, false);
         renderList();
-        syncLine.textContent = countText(status, drafts.length) + " · updated " +
-          new Date().toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+        ui.updated(syncLine, countText(status, drafts.length));
         followSelected();
       }).catch(function (err) {
         if (mine !== listRequest) return;
-        listError.textContent = "The drafts could not be loaded: " + err.message;
-        show(listError, true);
-        syncLine.textContent = "Not updated";
+        ui.notUpdated(syncLine, listError, "The drafts could not be loaded: " + err.message);
       });
   }
 
@@ -158,16 +115,12 @@
   function renderList() {
     list.textContent = "";
     state.drafts.forEach(function (draft) {
-      var item = el("li");
-      var button = el("button", "dr-item");
-      button.type = "button";
-      button.setAttribute("data-draft-id", draft.id);
+      var button = ui.listItem(list, {
+        className: "dr-item", idAttribute: "data-draft-id", id: draft.id, current: draft.id === state.selected,
+        nameClass: "dr-item-subject", name: subjectOf(draft), badge: badge(draft.status),
+        onSelect: function () { select(draft.id); }
+      });
       button.setAttribute("data-status", draft.status);
-      if (draft.id === state.selected) button.setAttribute("aria-current", "true");
-      var top = el("span", "dr-item-top");
-      top.appendChild(el("span", "dr-item-subject", subjectOf(draft)));
-      top.appendChild(el("span", "dr-badge dr-badge-" + draft.status, STATUS_LABELS[draft.status] || draft.status));
-      button.appendChild(top);
       var who = (draft.customer && draft.customer.name) || (draft.original && draft.original.from) ||
         draft.to_address || "unknown sender";
       button.appendChild(el("span", "dr-item-from", who));
@@ -176,14 +129,13 @@
           (draft.decided_by ? " by " + draft.decided_by : "")
         : "Received " + when(draft.original ? draft.original.received_at : draft.created_at);
       button.appendChild(el("span", "dr-item-when", stamp));
-      button.addEventListener("click", function () { select(draft.id); });
-      item.appendChild(button);
-      list.appendChild(item);
     });
     var none = state.drafts.length === 0;
     empty.textContent = filter.value === "pending" ? "No drafts are waiting for review." : "No drafts here.";
     show(empty, none);
   }
+
+  function badge(status, node) { return ui.badge(status, STATUS_LABELS, "dr-badge-", node); }
 
   /* the selected draft was decided elsewhere (another agent): show its new state, keep any message */
   function followSelected() {
@@ -201,10 +153,7 @@
 
   function select(id) {
     state.selected = id;
-    Array.prototype.forEach.call(list.querySelectorAll(".dr-item"), function (b) {
-      if (b.getAttribute("data-draft-id") === id) b.setAttribute("aria-current", "true");
-      else b.removeAttribute("aria-current");
-    });
+    ui.markCurrent(list, "data-draft-id", id);
     show(confirmLine, false);
     show(actionError, false);
     return loadDetail(id, {});
@@ -219,7 +168,7 @@
       if (mine !== detailRequest) return;
       show(detail, false);
       placeholder.textContent = "The draft could not be loaded: " + err.message;
-      placeholder.classList.add("dr-error");
+      placeholder.classList.add("ui-error");
       show(placeholder, true);
     });
   }
@@ -227,13 +176,11 @@
   function renderDetail(draft, options) {
     var previous = state.draft;
     state.draft = draft;
-    placeholder.classList.remove("dr-error");
+    placeholder.classList.remove("ui-error");
     show(placeholder, false);
     show(detail, true);
     $(".dr-title").textContent = subjectOf(draft);
-    var badge = $(".dr-detail-head .dr-badge");
-    badge.className = "dr-badge dr-badge-" + draft.status;
-    badge.textContent = STATUS_LABELS[draft.status] || draft.status;
+    badge(draft.status, $("[data-testid=dr-status]"));
 
     var decision = $(".dr-decision");
     if (draft.status !== "pending") {
@@ -270,7 +217,7 @@
   function renderReasons(reasons) {
     var box = $(".dr-reasons");
     box.textContent = "";
-    if (!reasons.length) box.appendChild(el("li", "dr-muted", "No reason was recorded."));
+    if (!reasons.length) box.appendChild(el("li", "ui-muted", "No reason was recorded."));
     reasons.forEach(function (code) {
       var item = el("li", null, reasonLabel(code));
       item.setAttribute("data-reason", code);
@@ -283,12 +230,12 @@
     var box = $(".dr-customer");
     box.textContent = "";
     if (!customer) {
-      box.appendChild(el("span", "dr-muted", "No customer matched"));
+      box.appendChild(el("span", "ui-muted", "No customer matched"));
       return;
     }
     box.appendChild(el("strong", null, customer.name || "(no name)"));
     if (customer.email) box.appendChild(document.createTextNode(" · " + customer.email));
-    if (customer.id) box.appendChild(el("span", "dr-muted", " · customer " + customer.id));
+    if (customer.id) box.appendChild(el("span", "ui-muted", " · customer " + customer.id));
   }
 
   function renderOriginal(original) {
@@ -310,7 +257,7 @@
 
     var text = $("[data-testid=dr-original-text]");
     text.textContent = original.text || "";
-    text.classList.toggle("dr-muted", !original.text);
+    text.classList.toggle("ui-muted", !original.text);
     if (!original.text) text.textContent = "(the message has no text)";
 
     fold("[data-testid=dr-quoted]", ".dr-quoted-text", original.quoted);
@@ -332,7 +279,7 @@
     (original.attachments || []).forEach(function (a) {
       var item = el("li");
       item.appendChild(el("span", "dr-file", a.filename || "(unnamed)"));
-      item.appendChild(el("span", "dr-muted", " " + [a.content_type, sizeText(a.size)]
+      item.appendChild(el("span", "ui-muted", " " + [a.content_type, sizeText(a.size)]
         .filter(Boolean).join(", ") + (a.inline ? ", inline" : "")));
       items.appendChild(item);
     });
@@ -349,13 +296,13 @@
   function renderAnswers(answers) {
     var box = $(".dr-answers");
     box.textContent = "";
-    if (!answers.length) box.appendChild(el("li", "dr-muted", "The bot found no request to answer."));
+    if (!answers.length) box.appendChild(el("li", "ui-muted", "The bot found no request to answer."));
     answers.forEach(function (a) {
       var item = el("li", "dr-answer");
       item.appendChild(el("p", "dr-request", a.request || ""));
       item.appendChild(el("p", "dr-answer-text", a.text || ""));
       var confidence = typeof a.confidence === "number" ? Math.round(a.confidence * 100) + "%" : "?";
-      var meta = el("p", "dr-muted dr-answer-meta",
+      var meta = el("p", "ui-muted dr-answer-meta",
         "Confidence " + confidence + " · " + (ACTIONS[a.action] || a.action || "") +
         (a.intent ? " · intent " + a.intent.replace(/_/g, " ") : ""));
       item.appendChild(meta);
@@ -379,21 +326,21 @@
     if (name) body.agent = name;
     if (kind === "approve") body.text = reply.value;
     else if (note.value.trim()) body.note = note.value.trim();
-    show(actionError, false);
-    show(confirmLine, false);
     busy(true);
-    call("POST", "/v1/email/drafts/" + encodeURIComponent(draft.id) + "/" + kind, body).then(function (done) {
-      state.lastError = null;
-      confirmLine.textContent = kind === "approve"
-        ? "Approved: the reply is queued to be sent to " + (done.to_address || draft.to_address) + "."
-        : "Rejected: no reply will be sent." + (done.note ? " Your note was saved." : "");
-      confirmLine.className = "dr-confirm dr-confirm-" + kind;
-      show(confirmLine, true);
-      return Promise.all([loadDetail(draft.id, { keepMessages: true }), loadList()]);
-    }).catch(function (err) {
-      state.lastError = err.message;
-      actionError.textContent = (kind === "approve" ? "Not sent: " : "Not rejected: ") + err.message;
-      show(actionError, true);
+    ui.perform({
+      state: state, confirm: confirmLine, error: actionError,
+      request: function () {
+        return call("POST", "/v1/email/drafts/" + encodeURIComponent(draft.id) + "/" + kind, body);
+      },
+      confirmed: function (done) {
+        confirmLine.className = "dr-confirm dr-confirm-" + kind;
+        return kind === "approve"
+          ? "Approved: the reply is queued to be sent to " + (done.to_address || draft.to_address) + "."
+          : "Rejected: no reply will be sent." + (done.note ? " Your note was saved." : "");
+      },
+      failed: kind === "approve" ? "Not sent: " : "Not rejected: "
+    }).then(function (ok) {
+      if (ok) return Promise.all([loadDetail(draft.id, { keepMessages: true }), loadList()]);
     }).then(function () { busy(false); });
   }
 
