@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from voicebot.admission import CallAdmission, CallsFullError
 from voicebot.outbound.conversation import ScriptedConversation
@@ -43,7 +44,7 @@ def conversation_for(request: CallRequest) -> ScriptedConversation:
         name=contact.name,
         variables={k: str(v) for k, v in contact.variables.items()},
         language=str(contact.variables.get("language") or "") or None,
-        today=request.attempt.planned_at.date(),
+        today=request.attempt.planned_at.astimezone(ZoneInfo(contact.timezone)).date(),  # the contact's day
     )
 
 
