@@ -20,7 +20,8 @@ Prints one JSON object:
   max_concurrent  most calls up at once (from the attempts' start and end times)
   lines           the campaign's limit (max_concurrent must not exceed it)
   outcomes        contacts per final outcome; attempts per outcome under attempt_outcomes
-  late_p95_s      95th percentile of (start - due) over dialled attempts, seconds
+  late_p95_s      95th percentile of (start - due) over dialled attempts, seconds (due: the contact's
+                  due time, or the campaign's start when that came later)
   outside_window  attempts started outside the contact's calling window
   dnc_called      INVITEs SIPp received for numbers on the do-not-call list
   duplicates      INVITEs (distinct Call-IDs) beyond the attempts recorded as dialled, per number
@@ -154,7 +155,9 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     )
                 ).json()
                 campaign_id = created["id"]
-                (await http.post(f"/v1/campaigns/{campaign_id}/start")).raise_for_status()
+                started = await http.post(f"/v1/campaigns/{campaign_id}/start")
+                started.raise_for_status()
+                running_since = datetime.fromisoformat(started.json()["updated_at"])
                 began = time.monotonic()
                 while True:
                     await asyncio.sleep(2)
@@ -172,7 +175,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             proc.terminate()
             proc.wait(timeout=60)
         sipp = await callees.stop()
-    return measure(attempts, contacts, definition, invites_by_number(sipp.messages), set(dnc), args)
+    trace = invites_by_number(sipp.messages)
+    return measure(attempts, contacts, definition, trace, set(dnc), running_since, args)
 
 
 def _demo_voice() -> dict[str, Any]:
@@ -186,6 +190,7 @@ def measure(
     definition: CampaignDefinition,
     invites: Counter[str],
     dnc: set[str],
+    running_since: datetime,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     def at(value: str | None) -> datetime | None:
@@ -194,7 +199,11 @@ def measure(
     zones = {c["phone"]: c["timezone"] for c in contacts}
     dialled = [a for a in attempts if a.get("started_at")]
     starts = sorted(at(a["started_at"]) for a in dialled)  # type: ignore[type-var]
-    late = [(at(a["started_at"]) - at(a["due_at"])).total_seconds() for a in dialled]  # type: ignore[operator]
+
+    def due(a: dict[str, Any]) -> datetime:  # nothing is due before the operator starts the campaign
+        return max(at(a["due_at"]), running_since)  # type: ignore[type-var]
+
+    late = [(at(a["started_at"]) - due(a)).total_seconds() for a in dialled]  # type: ignore[operator]
     intervals = [(at(a["started_at"]), at(a["ended_at"]) or datetime.now(UTC)) for a in dialled]
     outside = sum(
         1
@@ -220,6 +229,10 @@ def measure(
         "dnc_called": sum(invites[p] for p in dnc),
         "duplicates": sum(max(0, n - dialled_per_number[p]) for p, n in invites.items()),
         "invites_seen_by_sipp": sum(invites.values()),
+        "late_worst": [
+            {k: a[k] for k in ("phone", "attempt", "due_at", "planned_at", "started_at", "outcome")}
+            for a in sorted(dialled, key=lambda a: due(a) - at(a["started_at"]))[:3]  # type: ignore[operator]
+        ],
         "failure_details": dict(
             Counter(a["detail"] for a in attempts if a["outcome"] == "failed").most_common(5)
         ),

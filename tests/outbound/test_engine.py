@@ -333,3 +333,18 @@ async def test_a_full_process_gives_the_attempt_back_unspent(repo: CampaignRepos
     contact = await repo.contact(attempt.contact_id)
     assert contact.attempts == 0 and contact.next_due_at == clock() + timedelta(seconds=1)
     assert await repo.attempts(campaign) == []
+
+
+async def test_a_closed_window_takes_no_paced_slot(repo: CampaignRepository) -> None:
+    # New York is asleep at Monday 10:00 in Ljubljana; listed first, it must not delay Ana
+    csv = "phone,name,timezone\n+12125550123,Dan,America/New_York\n+38640111001,Ana,Europe/Ljubljana\n"
+    campaign = await running_campaign(repo, DEFINITION.model_copy(update={"calls_per_second": 0.5}), csv)
+    clock = Clock(MONDAY_10)
+    dialer = FakeDialer({"+38640111001": [Outcome.CONFIRMED]}, clock)
+    scheduler, queue, _ = engine(repo, dialer, clock)
+    assert await scheduler.tick() == 1
+    (attempt,) = await repo.attempts(campaign)
+    assert attempt.phone == "+38640111001" and attempt.planned_at == MONDAY_10  # the first slot
+    (dan,) = [c for c in await repo.contacts(campaign) if c.phone == "+12125550123"]
+    assert dan.attempts == 0 and dan.next_due_at == datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+    await queue.drain()

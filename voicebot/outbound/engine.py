@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -30,7 +31,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from voicebot.errors import ConflictError
-from voicebot.outbound.campaign_config import CampaignDefinition, in_calling_window, next_window_start
+from voicebot.outbound.campaign_config import (
+    CallingWindow,
+    CampaignDefinition,
+    in_calling_window,
+    next_window_start,
+)
 from voicebot.outbound.schedule import Outcome, after_attempt
 from voicebot.storage.campaigns import CampaignRepository
 from voicebot.storage.records import (
@@ -239,8 +245,14 @@ class CampaignScheduler:
         await self.recover()
         queued = 0
         for campaign in await self.repo.running(self.tenant_id):
+            window = CampaignDefinition.model_validate(campaign.definition).calling_window
+            now = self.clock()
             planned = await self.repo.plan_due(
-                campaign.id, self.clock(), lease_s=self.lease_s, horizon_s=self.horizon_s
+                campaign.id,
+                now,
+                lease_s=self.lease_s,
+                horizon_s=self.horizon_s,
+                defer=functools.partial(_closed_until, window, now),
             )
             for attempt in planned:
                 await self.queue.enqueue(attempt)
@@ -278,6 +290,13 @@ class CampaignScheduler:
             with contextlib.suppress(ConflictError):
                 await self.repo.set_status(campaign_id, CampaignStatus.COMPLETED, self.clock())
                 log.info("campaign %s completed", campaign_id)
+
+
+def _closed_until(window: CallingWindow, now: datetime, contact: CampaignContactRecord) -> datetime | None:
+    """Outside its window a contact waits for the opening, taking no paced slot meanwhile."""
+    if in_calling_window(window, now, contact.timezone):
+        return None
+    return next_window_start(window, now, contact.timezone)
 
 
 class LocalQueue:

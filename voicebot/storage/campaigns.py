@@ -9,7 +9,7 @@ from ``campaign_contacts``; this module only keeps the data.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -199,12 +199,20 @@ class CampaignRepository:
     # --- attempts -------------------------------------------------------------------------------
 
     async def plan_due(
-        self, campaign_id: str, now: datetime, *, lease_s: float, horizon_s: float = 2.0
+        self,
+        campaign_id: str,
+        now: datetime,
+        *,
+        lease_s: float,
+        horizon_s: float = 2.0,
+        defer: Callable[[CampaignContactRecord], datetime | None] | None = None,
     ) -> builtins.list[CampaignAttemptRecord]:
         """Plan the attempts due now of a running campaign: within its free lines (attempts not
         ended count as busy lines, in every process), each at its own start slot paced by
         ``calls_per_second`` and no further than ``horizon_s`` ahead. Each planned contact turns
         ``calling`` with a new attempt number, and its attempt row is the only licence to dial it.
+        A contact ``defer`` gives a later time for (e.g. its calling window is closed) is not
+        planned, and falls due then: it takes no start slot.
         The campaign row is locked meanwhile, so planners in several processes never over-book."""
         now = utc(now)
         async with self._db.engine.begin() as conn:
@@ -239,7 +247,16 @@ class CampaignRepository:
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            contacts = (await conn.execute(query)).mappings().all()
+            rows = (await conn.execute(query)).mappings().all()
+            contacts = []
+            for row in rows:
+                later = defer(contact_record(row)) if defer is not None else None
+                if later is None:
+                    contacts.append(row)
+                    continue
+                await conn.execute(
+                    update(_K).where(_K.c.id == row["id"]).values(next_due_at=utc(later), updated_at=now)
+                )
             planned: builtins.list[dict[str, Any]] = []
             for contact in contacts:
                 planned.append(
