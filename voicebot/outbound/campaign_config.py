@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 import yaml
 from pydantic import (
     AfterValidator,
@@ -30,6 +29,7 @@ from pydantic import (
 )
 
 from voicebot.errors import ConfigError, InputError
+from voicebot.outbound.contacts import normalise_phone
 
 # The furthest next_window_start looks ahead before deciding a window never opens.
 MAX_LOOKAHEAD_DAYS = 400
@@ -106,12 +106,9 @@ def _check_e164(value: str) -> str:
     if not isinstance(value, str) or not value.startswith("+"):
         raise ValueError("must be an E.164 number starting with '+', e.g. +38612345678")
     try:
-        number = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {value!r} ({exc})") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError(f"not a valid phone number: {value!r}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return normalise_phone(value, region="ZZ")  # "+" given: no default region applies
+    except InputError as exc:
+        raise ValueError(exc.message) from exc
 
 
 E164 = Annotated[str, AfterValidator(_check_e164)]
