@@ -446,6 +446,93 @@ class NoteRow(Base):
     created_at: Mapped[datetime]
 
 
+
+# --- console accounts ------------------------------------------------------------------------------
+
+
+class UserRow(Base):
+    """A person (or machine) that uses the console and the API, with one role."""
+
+    __tablename__ = "users"
+    __table_args__ = (Index(None, "tenant_id", "username", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class ApiTokenRow(Base):
+    """An API token of a user; only its SHA-256 is stored (the token is 256 random bits)."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index(None, "token_hash", unique=True), Index(None, "user_id"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class ConsoleSessionRow(Base):
+    """A logged-in browser; the id is the SHA-256 of the cookie's value."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index(None, "user_id"), Index(None, "expires_at"))
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    client: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginAttemptRow(Base):
+    """Every password login, for rate limiting (by username and by client address)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index(None, "tenant_id", "username", "at"), Index(None, "tenant_id", "client", "at"))
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class AnswerReviewRow(Base):
+    """A reviewer's verdict on one bot answer (one per reviewer and turn)."""
+
+    __tablename__ = "answer_reviews"
+    __table_args__ = (
+        Index(None, "turn_id", "reviewer", unique=True),
+        Index(None, "tenant_id", "verdict", "created_at"),
+        Index(None, "conversation_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    turn_id: Mapped[int] = mapped_column(BigInteger)
+    verdict: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str] = mapped_column(Text, default="")
+    reviewer: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
 metadata = Base.metadata
 
 conversations = cast(Table, ConversationRow.__table__)
@@ -466,3 +553,8 @@ campaigns = cast(Table, CampaignRow.__table__)
 campaign_contacts = cast(Table, CampaignContactRow.__table__)
 do_not_call = cast(Table, DoNotCallRow.__table__)
 campaign_attempts = cast(Table, CampaignAttemptRow.__table__)
+users = cast(Table, UserRow.__table__)
+api_tokens = cast(Table, ApiTokenRow.__table__)
+console_sessions = cast(Table, ConsoleSessionRow.__table__)
+login_attempts = cast(Table, LoginAttemptRow.__table__)
+answer_reviews = cast(Table, AnswerReviewRow.__table__)
