@@ -21,7 +21,7 @@ async def test_sqlite_start_creates_folder_and_sets_pragmas(tmp_path: Path) -> N
             assert (await conn.scalar(text("PRAGMA synchronous"))) == 1  # NORMAL
             assert (await conn.scalar(text("PRAGMA foreign_keys"))) == 1
             assert (await conn.scalar(text("PRAGMA busy_timeout"))) == 5000
-            assert (await conn.scalar(text("SELECT version_num FROM alembic_version"))) == "0005"
+            assert (await conn.scalar(text("SELECT version_num FROM alembic_version"))) == "0006"
     finally:
         await db.stop()
 

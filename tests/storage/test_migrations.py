@@ -40,7 +40,7 @@ async def test_every_table_is_created(db: Database) -> None:
 
 def test_single_head() -> None:
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
-    assert heads == ["0005"]
+    assert heads == ["0006"]
 
 
 async def test_downgrade_to_base_and_up_again(db: Database) -> None:

@@ -2,16 +2,24 @@
 
 ``record_exchange`` is on the hot path (every reply of every channel): one transaction of one
 SELECT (the current row, locked on PostgreSQL), one multi-row INSERT of both turns, one UPDATE
-(counters as SQL expressions, so they stay right under concurrency) and, on a handoff, one INSERT.
+(counters as SQL expressions, so they stay right under concurrency), on a handoff one INSERT, and
+on the exchange that first identifies the customer one UPDATE of their earlier conversations.
+
+The dashboard's columns (voicebot.storage.metrics) are written here, when they become known:
+``intent`` (the first the bot recognised), ``handoff_reason`` (of the first handoff), ``ended_at``,
+``handle_ms`` (start -> latest bot reply), ``contact_key`` (``customer:<id>`` once the customer is
+known, else ``caller:<number>`` / ``email:<address>``) and ``came_back``: set on a conversation when
+the same contact starts another one within ``REPEAT_WINDOW`` (first-contact resolution).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy import RowMapping, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voicebot.errors import ConflictError, InputError, NotFoundError
 from voicebot.storage import tables
@@ -25,6 +33,38 @@ _H = tables.handoffs
 
 _HANDOFF_KEYS = ("reason", "summary")
 _INSERT_TURN = insert(_T)
+
+REPEAT_WINDOW = timedelta(days=7)  # a contact again within this: the first one did not resolve it
+_REASON_CHARS = 200  # conversations.handoff_reason
+
+
+def contact_key(*, customer_id: str | None, caller: str | None, email: str | None) -> str | None:
+    """Who the customer is, for repeat contacts: the CRM id when known, else the number/address."""
+    if customer_id:
+        return f"customer:{customer_id}"[:330]
+    if caller and caller.strip():
+        return f"caller:{caller.strip()}"[:330]
+    if email and email.strip():
+        return f"email:{email.strip().lower()}"[:330]
+    return None
+
+
+async def _mark_came_back(
+    conn: AsyncConnection, tenant_id: str, keys: list[str], conversation_id: str, now: datetime
+) -> None:
+    """The contact is here again: their conversations of the last REPEAT_WINDOW came back."""
+    await conn.execute(
+        update(_C)
+        .where(
+            _C.c.tenant_id == tenant_id,
+            _C.c.contact_key.in_(keys) if len(keys) > 1 else _C.c.contact_key == keys[0],
+            _C.c.created_at >= now - REPEAT_WINDOW,
+            _C.c.created_at <= now,
+            _C.c.id != conversation_id,
+            or_(_C.c.came_back.is_(None), _C.c.came_back.is_(False)),
+        )
+        .values(came_back=True)
+    )
 
 
 def conversation_record(row: RowMapping | dict[str, Any]) -> ConversationRecord:
@@ -109,10 +149,18 @@ class ConversationRepository:
             "resolved_without_human": None,
             "state": {},
             "turn_count": 0,
+            "intent": None,
+            "handoff_reason": None,
+            "ended_at": None,
+            "handle_ms": None,
+            "contact_key": contact_key(customer_id=None, caller=caller, email=email),
+            "came_back": None,
         }
         try:
             async with self._db.engine.begin() as conn:
                 await conn.execute(insert(_C), values)
+                if values["contact_key"] is not None:
+                    await _mark_came_back(conn, tenant_id, [values["contact_key"]], values["id"], now)
         except IntegrityError as exc:
             raise ConflictError(f"conversation {values['id']} already exists") from exc
         return conversation_record(values)
@@ -193,16 +241,32 @@ class ConversationRepository:
                 "turn_count": _C.c.turn_count + 2,
                 "first_response_ms": func.coalesce(_C.c.first_response_ms, latency_ms),
                 "resolved_without_human": without_human,
+                "handle_ms": max(0.0, (now - row["created_at"]).total_seconds() * 1000.0),
             }
             if language is not None:
                 changes["language"] = language
+            if intent and row["intent"] is None:
+                changes["intent"] = str(intent)[:100]
+            if new is ConversationStatus.ENDED:
+                changes["ended_at"] = now
+            handoff_row = None
+            if entering_handoff:
+                handoff_row = _handoff_values(row, handoff, reason, channel or row["channel"], now)
+                if row["handoff_reason"] is None:
+                    changes["handoff_reason"] = handoff_row["reason"][:_REASON_CHARS]
+            identified: list[str] = []
             if customer_id is not None:
                 changes["customer_id"] = customer_id
+                if customer_id != row["customer_id"]:
+                    key = contact_key(customer_id=customer_id, caller=None, email=None)
+                    assert key is not None
+                    changes["contact_key"] = key
+                    identified = [key] + ([row["contact_key"]] if row["contact_key"] else [])
             await conn.execute(update(_C).where(_C.c.id == conversation_id).values(changes))
-            if entering_handoff:
-                await conn.execute(
-                    insert(_H), _handoff_values(row, handoff, reason, channel or row["channel"], now)
-                )
+            if handoff_row is not None:
+                await conn.execute(insert(_H), handoff_row)
+            if identified:
+                await _mark_came_back(conn, row["tenant_id"], identified, conversation_id, row["created_at"])
 
         updated = dict(row)
         updated.update(changes)

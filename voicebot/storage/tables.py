@@ -94,6 +94,7 @@ class ConversationRow(Base):
     __table_args__ = (
         Index(None, "tenant_id", "created_at"),
         Index(None, "tenant_id", "status"),
+        Index(None, "tenant_id", "contact_key", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True, default=new_id)
@@ -111,6 +112,13 @@ class ConversationRow(Base):
     resolved_without_human: Mapped[bool | None] = mapped_column(Boolean)
     state: Mapped[dict[str, Any]]
     turn_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Dashboard figures, kept up to date by ConversationRepository (see voicebot.storage.metrics):
+    intent: Mapped[str | None] = mapped_column(String(100))  # the first intent the bot recognised
+    handoff_reason: Mapped[str | None] = mapped_column(String(200))  # of the first handoff
+    ended_at: Mapped[datetime | None]
+    handle_ms: Mapped[float | None] = mapped_column(Float)  # start -> latest bot reply
+    contact_key: Mapped[str | None] = mapped_column(String(330))  # who: customer id, else caller/email
+    came_back: Mapped[bool | None] = mapped_column(Boolean)  # the same contact wrote again within 7 days
 
 
 class TurnRow(Base):
@@ -155,7 +163,7 @@ class AuditRow(Base):
     """Every action on customer data leaves one row here."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index(None, "tenant_id", "at"),)
+    __table_args__ = (Index(None, "tenant_id", "at"), Index(None, "tenant_id", "action", "at"))
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
     at: Mapped[datetime]
