@@ -55,7 +55,7 @@ import yaml  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.chat import percentile, start_server  # noqa: E402
+from bench.chat import api_token, bearer, percentile, start_server  # noqa: E402
 from tests.conftest import demo_tenant_with  # noqa: E402
 from tests.peers.sipp import free_port, invites_by_number, sipp_uas  # noqa: E402
 from voicebot.outbound.campaign_config import CampaignDefinition, in_calling_window  # noqa: E402
@@ -123,11 +123,11 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "sip": {"outbound": {"uri": f"sip:{{number}}@{callees.address}"}},
             },
         )
-        proc, url = start_server(
-            work / "data", 1, sip_port=free_port(), env_extra={"VOICEBOT_TENANT_CONFIG": str(tenant)}
-        )
+        env_extra = {"VOICEBOT_TENANT_CONFIG": str(tenant)}
+        proc, url = start_server(work / "data", 1, sip_port=free_port(), env_extra=env_extra)
+        os.environ["VOICEBOT_API_TOKEN"] = api_token(work / "data", env_extra=env_extra)
         try:
-            async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            async with httpx.AsyncClient(base_url=url, timeout=60, headers=bearer()) as http:
                 placeholder = datetime.now(UTC)
                 _, phones = contacts_csv(
                     args.contacts, args.outside, args.due_rate, placeholder, random.Random(args.seed)

@@ -208,6 +208,29 @@ def _wait_ready(url: str) -> None:
     raise SystemExit("the server did not become ready")
 
 
+def api_token(data_dir: Path, *, role: str = "admin", env_extra: dict[str, str] | None = None) -> str:
+    """An API token of a new ``role`` user of the deployment at ``data_dir``, made with the CLI (the
+    way an operator would): send it as ``Authorization: Bearer <token>``."""
+    env = {**os.environ, "VOICEBOT_DATA_DIR": str(data_dir), **(env_extra or {})}
+    env.pop("DATABASE_URL", None)
+    if "DATABASE_URL" in (env_extra or {}):
+        env["DATABASE_URL"] = (env_extra or {})["DATABASE_URL"]
+    exe = str(ROOT / ".venv" / "bin" / "voicebot")
+    name = f"bench-{role}-{os.getpid()}"
+    subprocess.run([exe, "user", "add", name, "--role", role, "--no-password"], env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    done = subprocess.run([exe, "user", "token", name, "--name", "bench"], env=env, check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    return done.stdout.strip()
+
+
+def bearer() -> dict[str, str]:
+    """The staff API's credentials for a benchmark: ``VOICEBOT_API_TOKEN`` (set it when benchmarking
+    a running server with --url; a benchmark that starts its own server sets it with api_token)."""
+    token = os.environ.get("VOICEBOT_API_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def start_server(
     data_dir: Path, workers: int, *, sip_port: int | None = None, env_extra: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[str], str]:

@@ -52,7 +52,7 @@ import httpx  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.chat import percentile, start_server  # noqa: E402
+from bench.chat import api_token, bearer, percentile, start_server  # noqa: E402
 from tests.conftest import demo_tenant_with  # noqa: E402
 from tests.peers.dovecot import Dovecot  # noqa: E402
 from tests.peers.smtp_sink import SinkMessage, SmtpSink  # noqa: E402
@@ -283,11 +283,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "smtp": {"host": sink.host, "port": sink.port, "security": "none"},
             },
         )
-        proc, url = start_server(
-            work / "data", 1, env_extra={"VOICEBOT_TENANT_CONFIG": str(tenant), PASSWORD_ENV: imap.password}
-        )
+        env_extra = {"VOICEBOT_TENANT_CONFIG": str(tenant), PASSWORD_ENV: imap.password}
+        proc, url = start_server(work / "data", 1, env_extra=env_extra)
+        os.environ["VOICEBOT_API_TOKEN"] = api_token(work / "data", env_extra=env_extra)
         try:
-            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            async with httpx.AsyncClient(base_url=url, timeout=30, headers=bearer()) as http:
                 deadline = time.monotonic() + 60
                 while not (await http.get("/v1/email/status")).json()["mailboxes"][0]["connected"]:
                     if time.monotonic() > deadline:

@@ -50,7 +50,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.chat import percentile, start_server  # noqa: E402
+from bench.chat import api_token, bearer, percentile, start_server  # noqa: E402
 from bench.voice import is_speech, wait_for_warm_cache  # noqa: E402
 from tests.peers.sipp import SCENARIOS, SippResult, free_port, run_sipp, sipp_uas  # noqa: E402
 from voicebot.sip import Headers, SipRequest, SipResponse, parse_message  # noqa: E402
@@ -299,7 +299,7 @@ async def sip_status(url: str | None) -> dict[str, Any] | None:
     if url is None:
         return None
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=5, headers=bearer()) as client:
             response = await client.get("/v1/sip/status")
     except httpx.HTTPError:
         return None
@@ -454,6 +454,7 @@ def main() -> None:
             # room for the concurrent phase: no call is refused
             limit = {"VOICEBOT_MAX_CALLS": str(max(8, args.concurrent + 4))}
             proc, url = start_server(Path(tmp), 1, sip_port=sip_port, env_extra=limit)
+            os.environ["VOICEBOT_API_TOKEN"] = api_token(Path(tmp))
             try:
                 wait_for_warm_cache(url)
                 result = asyncio.run(drive(args, f"{LOOP}:{sip_port}", url, proc.pid, audio))

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -34,7 +35,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.chat import percentile, start_server  # noqa: E402
+from bench.chat import api_token, bearer, percentile, start_server  # noqa: E402
 from voicebot.pipeline.speech_audio import mulaw_encode, resample  # noqa: E402
 
 QUESTIONS = [
@@ -169,7 +170,7 @@ async def drive(base: str, calls: int, turns: int, audio: list[bytes], pid: int 
     wall = time.monotonic() - wall0
     cpu = (server_cpu(pid) - cpu0) / wall if pid else None
     parts: dict[str, list[float]] = {}
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx.AsyncClient(base_url=base, headers=bearer()) as client:
         await asyncio.sleep(1.0)  # the server stores a turn's latency just after its audio starts
         rows = await client.get("/v1/voice/latency", params={"limit": 10 * calls * turns})
         if rows.status_code == 200:
@@ -224,6 +225,7 @@ def main() -> None:
     else:
         with tempfile.TemporaryDirectory(prefix="voicebot-bench-") as tmp:
             proc, url = start_server(Path(tmp), 1)
+            os.environ["VOICEBOT_API_TOKEN"] = api_token(Path(tmp))
             try:
                 wait_for_warm_cache(url)
                 result = asyncio.run(drive(url, args.calls, args.turns, audio, proc.pid))

@@ -17,12 +17,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voicebot import __version__, metrics
+from voicebot.api import auth as auth_routes
 from voicebot.api import campaigns as campaign_routes
 from voicebot.api import chat as chat_routes
 from voicebot.api import email as email_routes
+from voicebot.api import knowledge as knowledge_routes
+from voicebot.api import live as live_routes
+from voicebot.api import live_calls as live_call_routes
 from voicebot.api import ops as ops_routes
+from voicebot.api import review as review_routes
 from voicebot.config import Settings
-from voicebot.errors import VoicebotError
+from voicebot.errors import RateLimitedError, VoicebotError
 from voicebot.inbound import sip_routes
 from voicebot.inbound import twilio as twilio_routes
 from voicebot.inbound import webrtc as webrtc_routes
@@ -97,6 +102,44 @@ class BodyLimit:
     async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
         text = f"request bodies are limited to {MAX_BODY_BYTES} bytes"
         await JSONResponse(error_body("too_large", text), 413)(scope, receive, send)
+
+
+class AuditTrail:
+    """Every request that changes something, made by a logged-in user or a token, leaves an audit
+    row: who, what (method and path), and how it ended (the status). Routes record their own,
+    richer entries for the actions that matter (taking a handoff, approving a draft...)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            principal = scope.get("state", {}).get("principal")
+            if principal is not None:
+                runtime = scope["app"].state.runtime
+                try:
+                    await runtime.audit.record(
+                        tenant_id=runtime.tenant.id,
+                        actor=principal.username,
+                        action="api.request",
+                        now=runtime.clock(),
+                        details={"method": scope["method"], "path": scope["path"], "status": status},
+                    )
+                except Exception:  # the audit must not turn a done action into an error
+                    log.exception("audit: the request could not be recorded")
 
 
 def _problem(error: Mapping[str, Any]) -> dict[str, str]:
@@ -227,6 +270,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app = FastAPI(title="voicebot", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
+    app.add_middleware(AuditTrail)
     app.add_middleware(BodyLimit)
 
     @app.exception_handler(VoicebotError)
@@ -235,7 +279,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             route = request.scope.get("route")
             metrics.INPUT_ERRORS.labels(endpoint=getattr(route, "path", "?")).inc()
         code = type(exc).__name__.removesuffix("Error").lower() or "error"
-        return JSONResponse(error_body(code, exc.message, retryable=exc.retryable), exc.http_status)
+        headers = {}
+        if exc.http_status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="voicebot"'
+        if isinstance(exc, RateLimitedError):
+            headers["Retry-After"] = str(exc.retry_after)
+        body = error_body(code, exc.message, retryable=exc.retryable)
+        return JSONResponse(body, exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -248,10 +298,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(error_body("http_error", str(exc.detail)), exc.status_code)
 
+    app.include_router(auth_routes.router)
+    app.include_router(live_routes.router)
+    app.include_router(live_call_routes.router)
     app.include_router(chat_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(email_routes.router)
     app.include_router(campaign_routes.router)
+    app.include_router(review_routes.router)
+    app.include_router(knowledge_routes.router)
     app.include_router(twilio_routes.router)
     app.include_router(webrtc_routes.router)
     app.include_router(sip_routes.router)

@@ -133,6 +133,7 @@ def serve(
     err.print(
         f"voicebot: tenant [bold]{runtime.tenant.id}[/bold] on http://{settings.host}:{settings.port}/{sip_note}"
     )
+    _run(_first_admin(settings, runtime.tenant.id))
     server_options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -155,6 +156,28 @@ def serve(
     os.environ["VOICEBOT_EMAIL"] = "1" if settings.email else "0"
     os.environ["VOICEBOT_CAMPAIGNS"] = "1" if settings.campaigns else "0"
     uvicorn.run("voicebot.app:app_from_environment", factory=True, workers=workers, **server_options)
+
+
+async def _first_admin(settings: Settings, tenant_id: str) -> None:
+    """A deployment without users gets ``admin`` with a random password, shown here once."""
+    from voicebot.auth.service import ensure_first_admin
+    from voicebot.storage.audit import AuditRepository
+    from voicebot.storage.db import Database
+    from voicebot.storage.users import UserRepository
+
+    db = Database(settings.resolved_database_url())
+    await db.start()
+    try:
+        path = settings.data_dir / f"initial-admin-password-{tenant_id}"
+        users = UserRepository(db, tenant_id)
+        password = await ensure_first_admin(users, AuditRepository(db), datetime.now(UTC), str(path))
+    finally:
+        await db.stop()
+    if password is not None:
+        err.print(
+            f"voicebot: first start: log in to the console as [bold]admin[/bold] with password "
+            f"[bold]{password}[/bold] (also in {path}); add users with `voicebot user add`"
+        )
 
 
 async def _prepare(runtime: Any, step: Callable[[str], None]) -> None:
@@ -745,3 +768,8 @@ def dnc_list(config: ConfigOption = None) -> None:
     for entry in _run(listing()):
         scope = "all campaigns" if entry["scope"] == "*" else f"campaign {entry['scope']}"
         out.print(f"{entry['phone']}  {scope}  {escape(entry['reason'] or '')}")
+
+
+from voicebot.cli_users import user_app  # noqa: E402  (it uses the helpers above)
+
+app.add_typer(user_app, name="user")

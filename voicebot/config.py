@@ -94,6 +94,22 @@ class Settings(BaseSettings):
         64, ge=1, description="Campaign calls one process makes at once at most."
     )
 
+    session_hours: float = Field(
+        12.0, gt=0, description="A console session ends after this long without use (and after 7 days)."
+    )
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="The session cookie's Secure flag; auto: set on HTTPS (incl. X-Forwarded-Proto from a "
+        "trusted proxy) and left off on plain HTTP, where a browser would drop a Secure cookie.",
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Wrong passwords for one user name within login_window_minutes before it waits."
+    )
+    login_client_max_failures: int = Field(
+        20, ge=1, description="Failed logins from one client address within the window before it waits."
+    )
+    login_window_minutes: float = Field(15.0, gt=0, description="The login rate limit's window.")
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -302,6 +318,11 @@ class VoiceConfig(_Strict):
     silence_prompts: int = Field(2, ge=0, description="Prompts before hanging up on a silent caller.")
     max_call_secs: float = Field(900.0, gt=0, description="The call ends after this long.")
     max_calls: int = Field(8, ge=1, description="Concurrent carrier calls per process; more are refused.")
+    record_calls: bool = Field(
+        False,
+        description="Record each call's mixed audio (caller and bot or agent) as WAV under "
+        "data_dir/recordings/<tenant>/ for review; tell callers in the greeting where the law asks.",
+    )
     dtmf_pause_secs: float = Field(2.0, gt=0, description="Digits are sent after this pause (or on '#').")
     dtmf_menu: dict[str, Localised] = Field(
         default_factory=dict,

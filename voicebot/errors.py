@@ -16,7 +16,10 @@ below the boundary formats an error for a user.
     ├── ProviderError          an external dependency failed (CRM REST, LLM, database)
     │   ├── ProviderTimeout    it did not answer in time (retryable)
     │   └── ProviderUnavailable it refused or is down (retryable)
-    └── PolicyError            an action is refused by policy (e.g. personal data without verification)
+    ├── PolicyError            an action is refused by policy (e.g. personal data without verification)
+    ├── AuthenticationError    no valid session or API token (401)
+    ├── PermissionDeniedError  the user's role does not allow it (403)
+    └── RateLimitedError       too many attempts; ``retry_after`` seconds to wait (429)
 """
 
 from __future__ import annotations
@@ -95,3 +98,26 @@ class ProviderUnavailable(ProviderError):
 class PolicyError(VoicebotError):
     http_status = 403
     sip_status = 403
+
+
+class AuthenticationError(VoicebotError):
+    """No valid credentials: log in (console) or send ``Authorization: Bearer <token>`` (API)."""
+
+    http_status = 401
+
+
+class PermissionDeniedError(VoicebotError):
+    """Authenticated, but the user's role does not allow this."""
+
+    http_status = 403
+
+
+class RateLimitedError(VoicebotError):
+    """Too many attempts in a short time; try again after ``retry_after`` seconds."""
+
+    http_status = 429
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

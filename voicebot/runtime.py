@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from voicebot.admission import CallAdmission
+from voicebot.auth.service import AuthService
 from voicebot.config import Settings, Tenant, load_tenant
 from voicebot.crm.base import CRMAdapter
 from voicebot.dialogue.language import LanguageDetector
@@ -29,6 +30,7 @@ from voicebot.errors import ModelError
 from voicebot.knowledge.embeddings import MODEL_NAME, BatchingEmbedder, Embedder, load_embedder
 from voicebot.knowledge.retrieval import KnowledgeBase, answer_text
 from voicebot.knowledge.store import sync_knowledge
+from voicebot.live.bus import LiveBus, bus_directory
 from voicebot.storage import (
     AuditRepository,
     ConversationRepository,
@@ -37,6 +39,7 @@ from voicebot.storage import (
     KnowledgeRepository,
     MetricsRepository,
 )
+from voicebot.storage.users import UserRepository
 from voicebot.text_channels.chat import ChatService
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,10 @@ class Runtime:
         self.metrics = MetricsRepository(self.db)
         self.audit = AuditRepository(self.db)
         self.knowledge_repo = KnowledgeRepository(self.db)
+        self.users = UserRepository(self.db, self.tenant.id)
+        self.auth = AuthService(self.users, self.audit, settings, clock)
+        # every process on this database and tenant sees the others' live events (voicebot.live.bus)
+        self.live = LiveBus(bus_directory(settings.resolved_database_url(), self.tenant.id))
         self._speech_override = speech
         # voicebot.pipeline.speech.SpeechModels (or a fake) when tenant.voice.enabled, else None
         self.speech: Any = None
@@ -111,6 +118,7 @@ class Runtime:
         progress("database")
         await self.db.start()
         try:
+            await self.live.start()
             await self._start_services(tenant, progress)
             if tenant.voice.enabled:
                 progress("speech models")
@@ -160,6 +168,7 @@ class Runtime:
             self.audit,
             clock=self.clock,
             max_message_chars=self.settings.max_message_chars,
+            live=self.live,
         )
 
     def _warm_up(self) -> None:
@@ -216,5 +225,6 @@ class Runtime:
             await self.llm.close()
         if self._owned_http is not None:
             await self._owned_http.aclose()
+        await self.live.stop()
         await self.db.stop()
         self._started = False

@@ -7,6 +7,7 @@ import pytest
 
 from tests.api.conftest import client_for
 from tests.api.helpers import CALLER, say, start, turns
+from tests.auth_helpers import token_headers
 from tests.conftest import SESSION_LOOP, RuntimeFactory
 from voicebot.storage import percentile
 
@@ -228,7 +229,7 @@ async def test_the_api_on_postgresql(make_runtime: RuntimeFactory) -> None:
     """The same flows with the Runtime on PostgreSQL (a fresh database, dropped afterwards)."""
     runtime = await make_runtime("postgresql")
     assert runtime.db.url.startswith("postgresql+asyncpg://")
-    async with client_for(runtime) as client:
+    async with client_for(runtime, await token_headers(runtime)) as client:
         ids = await _metrics_scenario(client)
         await _check_summary(client, ids)
         handoffs = (await client.get("/v1/handoffs")).json()["handoffs"]

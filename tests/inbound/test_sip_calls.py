@@ -8,9 +8,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.auth_helpers import staff_client
 from tests.fakes.speech import FakeSpeech
 from tests.peers.sipp import run_sipp, sipp_available
 
@@ -30,7 +30,7 @@ async def call_record(url: str, runtime: Any) -> dict[str, Any]:
             break
         await asyncio.sleep(0.05)
     assert rows, "no SIP call was recorded"
-    async with httpx.AsyncClient(base_url=url) as http:
+    async with await staff_client(url, runtime) as http:
         record = (await http.get(f"/v1/voice/conversations/{rows[0].conversation_id}/call")).json()
     return dict(record["sip"])
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-import httpx
 import pytest
 
+from tests.auth_helpers import staff_client
 from tests.conftest import SESSION_LOOP, demo_tenant_with, serving
 from tests.peers.dovecot import Dovecot, dovecot_available
 from tests.peers.smtp_sink import SinkMessage, SmtpSink
@@ -118,7 +118,7 @@ async def test_imap_idle_to_smtp_starttls_reply_threaded_and_continued(setup: Se
         SmtpSink(user="bot-out", password="smtp-secret", tls=tls) as sink,
         setup.server(
             {"enabled": True, "address": BOT, "imap": [imap_section(imap)], "smtp": smtp_section(sink)}
-        ) as (url, _app),
+        ) as (url, app),
     ):
         await imap.deliver(
             eml(
@@ -150,7 +150,7 @@ async def test_imap_idle_to_smtp_starttls_reply_threaded_and_continued(setup: Se
         assert f"<e2e-1@mail.example> {ours} <e2e-2@mail.example>" in " ".join(
             parsed(second)["References"].split()
         )
-        async with httpx.AsyncClient(base_url=url) as http:
+        async with await staff_client(url, app) as http:
             messages = (await http.get("/v1/email/messages", params={"direction": "in"})).json()["messages"]
             conversations = {m["conversation_id"] for m in messages}
             assert len(messages) == 2 and len(conversations) == 1
@@ -169,7 +169,7 @@ async def test_imap_idle_to_smtp_starttls_reply_threaded_and_continued(setup: Se
         )
 
         async def recorded() -> bool:
-            async with httpx.AsyncClient(base_url=url) as http:
+            async with await staff_client(url, app) as http:
                 found = (await http.get("/v1/email/messages", params={"status": "ignored"})).json()[
                     "messages"
                 ]
@@ -195,9 +195,9 @@ async def test_exactly_once_across_a_restart_with_polling(setup: Setup, tmp_path
             await sink.wait_for(3, TIMEOUT)
         # while the server is down one more arrives; the first three must not be answered again
         await imap.deliver(eml("c3@example.com", "Returns", "What is your returns policy?", msgid="r3@x"))
-        async with setup.server(section) as (url, _app):
+        async with setup.server(section) as (url, app):
             await sink.wait_for(4, TIMEOUT)
-            async with httpx.AsyncClient(base_url=url) as http:
+            async with await staff_client(url, app) as http:
 
                 async def settled() -> bool:
                     status = (await http.get("/v1/email/status")).json()
@@ -222,7 +222,7 @@ async def test_imaps_draft_approved_in_the_api_is_sent(setup: Setup, tmp_path: P
             "imap": [imap_section(imap)],
             "smtp": smtp_section(sink),
         }
-        async with setup.server(section) as (url, _app), httpx.AsyncClient(base_url=url) as http:
+        async with setup.server(section) as (url, app), await staff_client(url, app) as http:
             await imap.deliver(
                 eml("ana.novak@example.com", "Returns", "What is your returns policy?", msgid="d1@x")
             )

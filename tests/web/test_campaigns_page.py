@@ -17,10 +17,12 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from tests.auth_helpers import browser_login, token_headers
 from tests.conftest import SESSION_LOOP, serving
 from tests.web.test_drafts_page import browser_page
 from tests.web.test_widget import CHROMIUM
 from voicebot.app import create_app
+from voicebot.auth.roles import Role
 from voicebot.runtime import Runtime
 from voicebot.storage.campaigns import CampaignRepository
 
@@ -46,7 +48,7 @@ class Server:
 async def server(runtime: Runtime) -> AsyncIterator[Server]:
     async with (
         serving(create_app(runtime.settings, runtime)) as url,
-        httpx.AsyncClient(base_url=url) as client,
+        httpx.AsyncClient(base_url=url, headers=await token_headers(runtime)) as client,
     ):
         yield Server(url, runtime, client)
 
@@ -86,7 +88,7 @@ async def test_an_operator_follows_controls_and_exports_a_campaign(server: Serve
     errors: list[str] = []
     async with browser_page(errors) as page:
         page.on("dialog", lambda dialog: dialog.accept())  # the "stop for good?" question
-        await page.goto(server.url + "/campaigns")
+        await browser_login(page, server.url, server.runtime, Role.OPERATOR, next_path="/campaigns")
         items = page.get_by_role("list", name="Campaigns").get_by_role("button")
         await expect(items).to_have_count(2)
         item = items.filter(has_text="Spring survey")
@@ -191,7 +193,7 @@ async def test_a_campaign_is_created_from_files_and_api_errors_are_shown(server:
         # the page's timers are under the test's control, so no refresh races the API below
         start_at = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
         await page.clock.install(time=start_at)
-        await page.goto(server.url + "/campaigns")
+        await browser_login(page, server.url, server.runtime, Role.OPERATOR, next_path="/campaigns")
         await expect(page.get_by_test_id("cp-empty")).to_be_visible()
 
         await page.get_by_text("New campaign").click()

@@ -21,10 +21,12 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from tests.auth_helpers import browser_login, token_headers
 from tests.conftest import SESSION_LOOP, demo_tenant_with, serving
 from tests.peers.smtp_sink import SmtpSink
 from tests.web.test_widget import CHROMIUM, CHROMIUM_ARGS
 from voicebot.app import create_app
+from voicebot.auth.roles import Role
 from voicebot.config import Settings
 from voicebot.knowledge.embeddings import Embedder
 from voicebot.runtime import Runtime
@@ -108,9 +110,11 @@ async def server(real_embedder: Embedder, runtime_data_dir: Path, tmp_path: Path
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'drafts.db'}",
         )
         app = create_app(settings, Runtime(settings, embedder=real_embedder))
-        async with serving(app, lifespan="on") as url, httpx.AsyncClient(base_url=url) as client:
-            assert app.state.email is not None, "the e-mail bot did not start"
-            yield Server(url, app, sink, client)
+        async with serving(app, lifespan="on") as url:
+            headers = await token_headers(app.state.runtime)
+            async with httpx.AsyncClient(base_url=url, headers=headers) as client:
+                assert app.state.email is not None, "the e-mail bot did not start"
+                yield Server(url, app, sink, client)
 
 
 async def pending_drafts(server: Server, count: int) -> list[dict[str, Any]]:
@@ -169,7 +173,7 @@ async def test_agent_reviews_edits_approves_and_rejects(server: Server) -> None:
 
     errors: list[str] = []
     async with browser_page(errors) as page:
-        await page.goto(server.url + "/email/drafts")
+        await browser_login(page, server.url, server.app.state.runtime, Role.AGENT, next_path="/email/drafts")
         items = page.get_by_role("list", name="Drafts").get_by_role("button")
         await expect(items).to_have_count(2)
         await expect(page.get_by_test_id("dr-sync")).to_contain_text("2 pending drafts")
@@ -268,7 +272,7 @@ async def test_an_api_error_is_shown_and_nothing_is_sent(server: Server) -> None
 
     errors: list[str] = []
     async with browser_page(errors) as page:
-        await page.goto(server.url + "/email/drafts")
+        await browser_login(page, server.url, server.app.state.runtime, Role.AGENT, next_path="/email/drafts")
         await page.get_by_role("button", name="Broken kettle").click()
         await expect(page.get_by_role("heading", name="Broken kettle")).to_have_text(subject)  # as text
         await page.get_by_label("Reply text").fill("")

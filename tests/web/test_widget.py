@@ -13,8 +13,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from tests.auth_helpers import token_headers
 from tests.conftest import SESSION_LOOP, serving
 from voicebot.app import create_app
+from voicebot.auth.roles import Role
 from voicebot.config import DEMO_TENANT, Settings
 from voicebot.knowledge.embeddings import Embedder
 from voicebot.runtime import Runtime
@@ -39,6 +41,8 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's chromium is not installed at {CHROMIUM}"),
 ]
 
+HEADERS: dict[str, dict[str, str]] = {}  # an agent's API token per server URL
+
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def server(real_embedder: Embedder, runtime_data_dir: Path, tmp_path: Path) -> AsyncIterator[str]:
@@ -49,6 +53,7 @@ async def server(real_embedder: Embedder, runtime_data_dir: Path, tmp_path: Path
     )
     app = create_app(settings, Runtime(settings, embedder=real_embedder))
     async with serving(app, lifespan="on") as url:
+        HEADERS[url] = await token_headers(app.state.runtime, Role.AGENT)
         yield url
 
 
@@ -126,7 +131,7 @@ async def test_widget_conversation(server: str) -> None:
         finally:
             await browser.close()
 
-    async with httpx.AsyncClient(base_url=server) as client:
+    async with httpx.AsyncClient(base_url=server, headers=HEADERS[server]) as client:
         conversation = (await client.get(f"/v1/conversations/{cid}")).json()
         handoffs = (await client.get("/v1/handoffs")).json()["handoffs"]
     assert conversation["csat"] == 4

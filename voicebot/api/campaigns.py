@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from voicebot.api.schemas import NewCampaign
+from voicebot.auth.guard import require
+from voicebot.auth.roles import Permission
 from voicebot.errors import ConfigError, InputError
 from voicebot.outbound.campaign_config import parse_campaign
 from voicebot.outbound.operations import Operations, results_csv
@@ -40,13 +42,13 @@ def _ops(request: Request) -> Operations:
     return Operations(CampaignRepository(runtime.db), runtime.audit, runtime.tenant.id, actor="operator")
 
 
-@router.get("/v1/campaigns")
+@router.get("/v1/campaigns", dependencies=[Depends(require(Permission.CAMPAIGNS))])
 async def list_campaigns(request: Request) -> dict[str, Any]:
     ops = _ops(request)
     return {"campaigns": [await ops.summary(c) for c in await ops.repo.list(ops.tenant_id)]}
 
 
-@router.post("/v1/campaigns", status_code=201)
+@router.post("/v1/campaigns", status_code=201, dependencies=[Depends(require(Permission.CAMPAIGNS))])
 async def create_campaign(body: NewCampaign, request: Request) -> dict[str, Any]:
     runtime = _runtime(request)
     try:
@@ -68,19 +70,23 @@ async def create_campaign(body: NewCampaign, request: Request) -> dict[str, Any]
     return data
 
 
-@router.get("/v1/campaigns/{campaign_id}")
+@router.get("/v1/campaigns/{campaign_id}", dependencies=[Depends(require(Permission.CAMPAIGNS))])
 async def get_campaign(campaign_id: str, request: Request) -> dict[str, Any]:
     ops = _ops(request)
     return await ops.summary(await ops.owned(campaign_id), definition=True)
 
 
-@router.post("/v1/campaigns/{campaign_id}/{action}")
+@router.post("/v1/campaigns/{campaign_id}/{action}", dependencies=[Depends(require(Permission.CAMPAIGNS))])
 async def control_campaign(campaign_id: str, action: str, request: Request) -> dict[str, Any]:
     ops = _ops(request)
     return await ops.summary(await ops.control(campaign_id, action, _runtime(request).clock()))
 
 
-@router.get("/v1/campaigns/{campaign_id}/results", response_model=None)
+@router.get(
+    "/v1/campaigns/{campaign_id}/results",
+    response_model=None,
+    dependencies=[Depends(require(Permission.CAMPAIGNS))],
+)
 async def campaign_results(
     campaign_id: str,
     request: Request,
@@ -97,7 +103,7 @@ async def campaign_results(
     )
 
 
-@router.get("/v1/campaigns/{campaign_id}/attempts")
+@router.get("/v1/campaigns/{campaign_id}/attempts", dependencies=[Depends(require(Permission.CAMPAIGNS))])
 async def campaign_attempts(
     campaign_id: str,
     request: Request,

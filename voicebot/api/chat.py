@@ -15,9 +15,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 
 from voicebot.api.schemas import CSAT, ConversationOut, Message, NewConversation, ReplyOut, encodable
+from voicebot.auth.guard import require
+from voicebot.auth.roles import Permission
 from voicebot.dialogue.types import Reply
 from voicebot.errors import InputError, VoicebotError
 from voicebot.runtime import Runtime
@@ -90,7 +92,7 @@ async def post_csat(conversation_id: str, body: CSAT, request: Request) -> dict[
     return {"conversation_id": record.id, "csat": record.csat}
 
 
-@router.get("/v1/handoffs")
+@router.get("/v1/handoffs", dependencies=[Depends(require(Permission.DESK))])
 async def list_handoffs(request: Request, status: str | None = "waiting") -> dict[str, Any]:
     runtime = _runtime(request)
     if status not in (None, "waiting", "taken", "closed", "all"):

@@ -14,10 +14,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 
 from voicebot.api.schemas import DraftApproval, DraftRejection
+from voicebot.auth.guard import require
+from voicebot.auth.roles import Permission
 from voicebot.errors import ConflictError
 from voicebot.runtime import Runtime
 from voicebot.storage.email import EmailRepository
@@ -78,7 +80,7 @@ def draft_json(draft: EmailDraftRecord, original: EmailMessageRecord | None = No
     return data
 
 
-@router.get("/v1/email/status")
+@router.get("/v1/email/status", dependencies=[Depends(require(Permission.EMAIL))])
 async def email_status(request: Request) -> dict[str, Any]:
     service = _service(request)
     if service is not None:
@@ -86,7 +88,7 @@ async def email_status(request: Request) -> dict[str, Any]:
     return {"enabled": False, "messages": await _repo(request).counts(_tenant(request))}
 
 
-@router.get("/v1/email/drafts")
+@router.get("/v1/email/drafts", dependencies=[Depends(require(Permission.EMAIL))])
 async def list_drafts(
     request: Request,
     status: str = Query("pending", pattern=f"^({_DRAFT_STATUSES})$"),
@@ -101,7 +103,7 @@ async def list_drafts(
     return {"drafts": out}
 
 
-@router.get("/v1/email/drafts/{draft_id}")
+@router.get("/v1/email/drafts/{draft_id}", dependencies=[Depends(require(Permission.EMAIL))])
 async def get_draft(draft_id: str, request: Request) -> dict[str, Any]:
     repo = _repo(request)
     draft = await repo.draft(draft_id)
@@ -128,21 +130,21 @@ def _running(request: Request) -> EmailService:
     return service
 
 
-@router.post("/v1/email/drafts/{draft_id}/approve")
+@router.post("/v1/email/drafts/{draft_id}/approve", dependencies=[Depends(require(Permission.EMAIL))])
 async def approve_draft(draft_id: str, body: DraftApproval, request: Request) -> dict[str, Any]:
     service = _running(request)
     draft = await service.approve(draft_id, agent=body.agent, text=body.text)
     return draft_json(draft)
 
 
-@router.post("/v1/email/drafts/{draft_id}/reject")
+@router.post("/v1/email/drafts/{draft_id}/reject", dependencies=[Depends(require(Permission.EMAIL))])
 async def reject_draft(draft_id: str, body: DraftRejection, request: Request) -> dict[str, Any]:
     service = _running(request)
     draft = await service.reject(draft_id, agent=body.agent, note=body.note)
     return draft_json(draft)
 
 
-@router.get("/v1/email/messages")
+@router.get("/v1/email/messages", dependencies=[Depends(require(Permission.EMAIL))])
 async def list_messages(
     request: Request,
     direction: str | None = Query(None, pattern="^(in|out)$"),

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from voicebot import __version__
+from voicebot.auth.guard import require
+from voicebot.auth.roles import Permission
 from voicebot.errors import InputError
 from voicebot.runtime import Runtime
 
@@ -36,7 +38,7 @@ async def prometheus_metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1/metrics/summary")
+@router.get("/v1/metrics/summary", dependencies=[Depends(require(Permission.DASHBOARD))])
 async def metrics_summary(request: Request, since: str | None = None) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
     start = None

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from voicebot.auth.guard import require
+from voicebot.auth.roles import Permission
 from voicebot.inbound.sip import SIP_CALL_ACTION
 
 router = APIRouter()
 
 
-@router.get("/v1/sip/status")
+@router.get("/v1/sip/status", dependencies=[Depends(require(Permission.VOICE_OPS))])
 async def sip_status(request: Request) -> dict[str, Any]:
     """Live SIP counters of this process: calls, dialogs, transactions, RTP ports, tasks."""
     sip = getattr(request.app.state, "sip", None)
@@ -20,7 +22,9 @@ async def sip_status(request: Request) -> dict[str, Any]:
     return {"enabled": True, "port": sip.port, **sip.status()}
 
 
-@router.get("/v1/voice/conversations/{conversation_id}/call")
+@router.get(
+    "/v1/voice/conversations/{conversation_id}/call", dependencies=[Depends(require(Permission.VOICE_OPS))]
+)
 async def sip_call_record(conversation_id: str, request: Request) -> dict[str, Any]:
     """The SIP record of a call (Call-ID, From, To, hang-up reason); empty for other channels."""
     runtime = request.app.state.runtime

@@ -62,9 +62,11 @@ from xml.sax.saxutils import escape, quoteattr
 
 import httpx
 import numpy as np
-from fastapi import APIRouter, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from voicebot.auth.guard import require
+from voicebot.auth.roles import Permission
 from voicebot.config import VoiceConfig
 from voicebot.dialogue.types import Reply
 from voicebot.pipeline.call import CallResult
@@ -401,7 +403,9 @@ async def carrier_call(
             await owned.aclose()
 
 
-@router.get("/v1/voice/conversations/{conversation_id}/latency")
+@router.get(
+    "/v1/voice/conversations/{conversation_id}/latency", dependencies=[Depends(require(Permission.VOICE_OPS))]
+)
 async def voice_latency(conversation_id: str, request: Request) -> dict[str, Any]:
     """The stored per-turn voice latencies of one call (see voicebot.pipeline.call_latency)."""
     from voicebot.pipeline.call_latency import LATENCY_ACTION
@@ -412,7 +416,7 @@ async def voice_latency(conversation_id: str, request: Request) -> dict[str, Any
     return {"conversation_id": conversation_id, "turns": [r.details for r in rows]}
 
 
-@router.get("/v1/voice/latency")
+@router.get("/v1/voice/latency", dependencies=[Depends(require(Permission.VOICE_OPS))])
 async def recent_voice_latency(request: Request, limit: int = 200) -> dict[str, Any]:
     """The tenant's most recent per-turn voice latencies (newest first), for dashboards and bench/voice.py."""
     from voicebot.pipeline.call_latency import LATENCY_ACTION

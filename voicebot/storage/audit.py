@@ -113,3 +113,19 @@ class AuditRepository:
         async with self._db.reader.connect() as conn:
             rows = (await conn.execute(query.order_by(_A.c.id.desc()).limit(max(0, limit)))).mappings().all()
         return [audit_record(r) for r in rows]
+
+    async def search(
+        self, tenant_id: str, *, actor: str | None = None, action: str | None = None, limit: int = 100
+    ) -> builtins.list[AuditRecord]:
+        """The tenant's newest entries first, optionally one actor's and/or one action (or an action
+        prefix ending in '.', e.g. "user.")."""
+        query = select(_A).where(_A.c.tenant_id == tenant_id)
+        if actor:
+            query = query.where(_A.c.actor == actor)
+        if action:
+            query = query.where(
+                _A.c.action.startswith(action) if action.endswith(".") else _A.c.action == action
+            )
+        async with self._db.reader.connect() as conn:
+            rows = (await conn.execute(query.order_by(_A.c.id.desc()).limit(max(0, limit)))).mappings().all()
+        return [audit_record(r) for r in rows]

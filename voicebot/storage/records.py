@@ -338,3 +338,27 @@ class CampaignAttemptRecord:
     conversation_id: str | None = None
     transcript: list[Any] | None = None
     result: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    tenant_id: str
+    username: str
+    display_name: str
+    role: str
+    disabled: bool
+    created_at: datetime
+    last_login_at: datetime | None = None
+    has_password: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ApiTokenRecord:
+    id: str
+    user_id: str
+    name: str
+    prefix: str  # the token's first characters, to tell tokens apart in lists
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None

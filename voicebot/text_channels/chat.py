@@ -21,6 +21,7 @@ from voicebot import metrics
 from voicebot.dialogue.manager import DialogueManager
 from voicebot.dialogue.types import Action, Channel, DialogueState, Reply, Turn
 from voicebot.errors import ConflictError, InputError, TooLargeError
+from voicebot.live.bus import LiveBus
 from voicebot.storage import AuditRepository, ConversationRecord, ConversationRepository
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,10 @@ class ChatService:
         *,
         clock: Callable[[], datetime],
         max_message_chars: int = 4000,
+        live: LiveBus | None = None,
     ) -> None:
         self._manager = manager
+        self._live = live or LiveBus()  # the console's live views (voicebot.live.bus)
         self._conversations = conversations
         self._audit = audit
         self._clock = clock
@@ -95,6 +98,18 @@ class ChatService:
         greeting = self._manager.greet(language, now)
         metrics.CONVERSATIONS.labels(channel=channel.value).inc()
         log.info("conversation %s started on %s", record.id, channel.value)
+        at = now.isoformat()
+        self._live.publish(
+            "conversation.started",
+            {
+                "conversation_id": record.id,
+                "channel": channel.value,
+                "caller": caller,
+                "email": email,
+                "at": at,
+            },
+        )
+        self._publish_turn(record.id, channel.value, "bot", greeting, at)
         return StartedConversation(record, greeting)
 
     async def send(self, conversation_id: str, text: Any, *, caller: str | None = None) -> Reply:
@@ -157,12 +172,54 @@ class ChatService:
             handoff=self._handoff_row(reply),
             channel=record.channel,
         )
+        at = now.isoformat()
+        self._live.publish(
+            "conversation.turn",
+            {
+                "conversation_id": conversation_id,
+                "channel": record.channel,
+                "role": "customer",
+                "text": text,
+                "intent": None,
+                "confidence": None,
+                "action": None,
+                "at": at,
+            },
+        )
+        self._publish_turn(conversation_id, record.channel, "bot", reply, at)
+        if reply.action is Action.HANDOFF and record.status != "handoff":
+            handoff = reply.handoff
+            self._live.publish(
+                "handoff.waiting",
+                {
+                    "conversation_id": conversation_id,
+                    "channel": record.channel,
+                    "reason": handoff.reason if handoff else reply.reason,
+                    "summary": handoff.summary if handoff else "",
+                    "at": at,
+                },
+            )
         metrics.REPLIES.labels(channel=record.channel, action=reply.action.value).inc()
         metrics.REPLY_SECONDS.labels(channel=record.channel).observe(latency_ms / 1000.0)
         if reply.action is Action.HANDOFF and reply.handoff is not None:
             metrics.HANDOFFS.labels(channel=record.channel, reason=reply.handoff.reason).inc()
             log.info("conversation %s handed off: %s", conversation_id, reply.handoff.reason)
         return reply
+
+    def _publish_turn(self, conversation_id: str, channel: str, role: str, reply: Reply, at: str) -> None:
+        self._live.publish(
+            "conversation.turn",
+            {
+                "conversation_id": conversation_id,
+                "channel": channel,
+                "role": role,
+                "text": reply.text,
+                "intent": reply.intent,
+                "confidence": reply.confidence,
+                "action": reply.action.value,
+                "at": at,
+            },
+        )
 
     @staticmethod
     def _handoff_row(reply: Reply) -> dict[str, Any] | None:

@@ -291,6 +291,8 @@
   });
 
   state.selected = decodeURIComponent(window.location.hash.slice(1)) || null;
-  refresh();
-  setInterval(function () { if (!document.hidden) refresh(); }, REFRESH_MS);
+  ui.consoleNav("campaigns", "campaigns").then(function () {
+    refresh();
+    setInterval(function () { if (!document.hidden) refresh(); }, REFRESH_MS);
+  }).catch(function () { /* not allowed: the page says so */ });
 })();

@@ -354,6 +354,9 @@
     try { window.localStorage.setItem(AGENT_KEY, agent.value.trim()); } catch (e) { /* storage off */ }
   });
 
-  loadList();
-  setInterval(function () { if (!document.hidden) loadList(); }, REFRESH_MS);
+  ui.consoleNav("drafts", "email").then(function (me) {
+    if (!agent.value) agent.value = me.user.username;
+    loadList();
+    setInterval(function () { if (!document.hidden) loadList(); }, REFRESH_MS);
+  }).catch(function () { /* not allowed: the page says so */ });
 })();

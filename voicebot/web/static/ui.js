@@ -1,4 +1,4 @@
-/* voicebot staff pages' shared helpers (the e-mail drafts and the campaigns page), as window.ui.
+/* voicebot console pages' shared helpers (session, navigation, requests, live feed, lists), as window.ui.
  * Plain browser JS with no build step: a page loads /static/ui.js (defer) before its own script
  * (defer, later in the document, so it runs after this one). Every piece of data goes on the page
  * as text (textContent), never as HTML. */
@@ -51,17 +51,42 @@
 
   /* --- requests ------------------------------------------------------------------------------- */
 
+  /* the logged-in user: a Promise of the /v1/auth/me body {user: {username, display_name, role,
+   * permissions}, csrf_token}, asked once per page; not logged in, the browser goes to /login */
+  var sessionPromise = null;
+  function session() {
+    if (!sessionPromise) {
+      sessionPromise = fetch("/v1/auth/me", { headers: { "Accept": "application/json" } }).then(function (response) {
+        if (response.status === 401) { toLogin(); return new Promise(function () {}); }
+        if (!response.ok) throw new Error("The server answered " + response.status + ".");
+        return response.json();
+      });
+      sessionPromise.catch(function () { sessionPromise = null; });
+    }
+    return sessionPromise;
+  }
+
+  function toLogin() {
+    window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+  }
+
   /* a JSON request; resolves with the answer's JSON (null if it has none), rejects with an Error
-   * whose message can be shown: the server's error.message, its status, or that it is unreachable */
+   * whose message can be shown: the server's error.message, its status, or that it is unreachable.
+   * Requests that change something carry the session's CSRF token; a 401 goes to the login page. */
   function call(method, url, body) {
     var options = { method: method, headers: { "Accept": "application/json" } };
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
     }
-    return fetch(url, options).catch(function () {
-      throw new Error("The server could not be reached. Check the connection and try again.");
+    var ready = method === "GET" || method === "HEAD" ? Promise.resolve(null) : session();
+    return ready.then(function (me) {
+      if (me && me.csrf_token) options.headers["X-CSRF-Token"] = me.csrf_token;
+      return fetch(url, options).catch(function () {
+        throw new Error("The server could not be reached. Check the connection and try again.");
+      });
     }).then(function (response) {
+      if (response.status === 401) { toLogin(); return new Promise(function () {}); }
       return response.json().catch(function () { return null; }).then(function (data) {
         if (!response.ok) {
           var message = data && data.error && data.error.message;
@@ -70,6 +95,87 @@
         return data;
       });
     });
+  }
+
+  /* the console's pages, each with the permission it needs */
+  var CONSOLE_PAGES = [
+    { name: "desk", label: "Desk", href: "/desk", permission: "desk" },
+    { name: "live", label: "Live", href: "/live", permission: "live" },
+    { name: "review", label: "Review", href: "/review", permission: "review" },
+    { name: "dashboard", label: "Dashboard", href: "/dashboard", permission: "dashboard" },
+    { name: "campaigns", label: "Campaigns", href: "/campaigns", permission: "campaigns" },
+    { name: "drafts", label: "E-mail drafts", href: "/email/drafts", permission: "email" }
+  ];
+
+  /* fills <nav class="ui-nav"> with the pages the user may open, who is logged in and a log-out
+   * button. Resolves with the session; when the user may not open this page (permission), the
+   * page's <main> is replaced by a notice saying so and the Promise rejects. */
+  function consoleNav(active, permission) {
+    return session().then(function (me) {
+      var nav = $(".ui-nav");
+      var allowed = me.user.permissions || [];
+      if (nav) {
+        nav.textContent = "";
+        var links = el("ul", "ui-nav-links");
+        CONSOLE_PAGES.forEach(function (pageInfo) {
+          if (allowed.indexOf(pageInfo.permission) < 0) return;
+          var item = el("li");
+          var link = el("a", null, pageInfo.label);
+          link.href = pageInfo.href;
+          if (pageInfo.name === active) link.setAttribute("aria-current", "page");
+          item.appendChild(link);
+          links.appendChild(item);
+        });
+        nav.appendChild(links);
+        var who = el("span", "ui-nav-user", me.user.display_name + " · " + me.user.role);
+        who.setAttribute("data-testid", "ui-user");
+        nav.appendChild(who);
+        var out = el("button", "ui-button ui-nav-logout", "Log out");
+        out.type = "button";
+        out.addEventListener("click", function () {
+          fetch("/v1/auth/logout", { method: "POST", headers: { "X-CSRF-Token": me.csrf_token } })
+            .finally(function () { window.location.assign("/login"); });
+        });
+        nav.appendChild(out);
+      }
+      if (permission && allowed.indexOf(permission) < 0) {
+        var notice = el("main", "ui-main ui-refused");
+        notice.setAttribute("data-testid", "ui-refused");
+        notice.appendChild(el("h2", null, "Not allowed"));
+        notice.appendChild(el("p", null, "Your role (" + me.user.role + ") may not open this page. " +
+          "Ask an administrator if you need it."));
+        var layout = $(".ui-layout") || $("main");
+        if (layout) layout.replaceWith(notice); else document.body.appendChild(notice);
+        throw new Error("not allowed");
+      }
+      return me;
+    });
+  }
+
+  /* the console's live feed (WebSocket /v1/live): onEvent(topic, data) for each event; reconnects
+   * after a drop (onState("open"|"closed") reports it, e.g. to reload what may have been missed) */
+  function liveFeed(topics, onEvent, onState) {
+    var socket = null, stopped = false, delay = 500;
+    function open() {
+      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + window.location.host + "/v1/live?topics=" + encodeURIComponent(topics.join(",")));
+      socket.onmessage = function (message) {
+        var frame;
+        try { frame = JSON.parse(message.data); } catch (e) { return; }
+        if (frame.type === "ready") { delay = 500; if (onState) onState("open"); }
+        else if (frame.type === "event") onEvent(frame.topic, frame.data, frame.at);
+        else if (frame.type === "lagged" && onState) onState("lagged");
+      };
+      socket.onclose = function (event) {
+        if (onState) onState("closed", event.code);
+        if (event.code === 4401) { toLogin(); return; }
+        if (stopped || event.code === 4403) return;
+        setTimeout(open, delay);
+        delay = Math.min(delay * 2, 10000);
+      };
+    }
+    open();
+    return { close: function () { stopped = true; if (socket) socket.close(); } };
   }
 
   /* --- the list and the selected entry -------------------------------------------------------- */
@@ -134,6 +240,7 @@
 
   window.ui = {
     $: $, el: el, show: show, parts: parts, when: when, updated: updated, notUpdated: notUpdated, call: call,
-    badge: badge, listItem: listItem, markCurrent: markCurrent, perform: perform
+    badge: badge, listItem: listItem, markCurrent: markCurrent, perform: perform,
+    session: session, consoleNav: consoleNav, liveFeed: liveFeed
   };
 })();
