@@ -10,6 +10,9 @@
      "per_channel": {channel: {the same keys but per_channel}}}
 
 Values that have no data (no bot turn yet, no CSAT answer) are None.
+
+``dashboard`` returns the console's full set of figures per channel, per intent and over time,
+computed in the database (voicebot.storage.dashboard; definitions in docs/dashboard.md).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy import case, func, select
 
 from voicebot.storage import tables
 from voicebot.storage._common import utc
+from voicebot.storage.dashboard import DashboardQueries, DashboardRange, assemble
 from voicebot.storage.db import Database
 
 _C = tables.conversations
@@ -95,3 +99,15 @@ class MetricsRepository:
         result = _block(totals, everything)
         result["per_channel"] = per_channel
         return result
+
+    async def dashboard(self, tenant_id: str, rng: DashboardRange) -> dict[str, Any]:
+        """Every dashboard figure for the conversations started in ``rng`` (one read snapshot)."""
+        queries = DashboardQueries(tenant_id, rng, self._db.engine.dialect.name)
+        dimensions = ("channel", "intent", "bucket")
+        async with self._db.reader.connect() as conn:
+            counts = (await conn.execute(queries.counts())).all()
+            human = (await conn.execute(queries.human_handle())).all()
+            reasons = (await conn.execute(queries.reasons())).all()
+            first = {d: (await conn.execute(queries.first_response(d))).all() for d in dimensions}
+            voice = {d: (await conn.execute(queries.voice_latency(d))).all() for d in dimensions}
+        return assemble(rng, counts, human, reasons, first, voice)

@@ -1,0 +1,189 @@
+"""The dashboard's figures on hand-made conversations (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from tests.storage.test_conversations import exchange
+from voicebot.storage import (
+    AuditRepository,
+    ConversationRepository,
+    Database,
+    HandoffRepository,
+    MetricsRepository,
+    tables,
+)
+from voicebot.storage.dashboard import Bucket, DashboardRange
+
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+D = timedelta(days=1)
+
+
+async def _latency(db: Database, conversation_id: str, at: datetime, v2v_ms: float) -> None:
+    await AuditRepository(db).record(
+        tenant_id="demo",
+        actor="bot",
+        action="voice.turn_latency",
+        now=at,
+        conversation_id=conversation_id,
+        details={"v2v_ms": v2v_ms, "stt_ms": 300.0},
+    )
+
+
+async def _shop(db: Database, now: datetime) -> None:
+    """A: chat, answered then ended by the bot, CSAT 5. B: chat, handed off, an agent took it after
+    10 min and closed it 20 min later, CSAT 2. C: voice, ended by the bot; its caller called again the
+    next day (D, still open). E: e-mail without a bot reply. One conversation of another tenant."""
+    repo = ConversationRepository(db)
+    a = await repo.create(tenant_id="demo", channel="chat", now=now)
+    await repo.record_exchange(a.id, now=now + M, **exchange(action="answer", latency_ms=10.0))
+    await repo.record_exchange(a.id, now=now + 3 * M, **exchange(action="end", latency_ms=5.0))
+    await repo.set_csat(a.id, 5, now + 4 * M)
+
+    b = await repo.create(tenant_id="demo", channel="chat", now=now + H, email="b@example.com")
+    await repo.record_exchange(
+        b.id,
+        now=now + H + M,
+        **exchange(action="handoff", intent="billing", reason="customer_asked", latency_ms=30.0),
+    )
+    handoffs = HandoffRepository(db)
+    (waiting,) = await handoffs.list("demo")
+    await handoffs.take(waiting.id, "agent1", now + H + 10 * M)
+    await handoffs.close(waiting.id, now + H + 30 * M)
+    await repo.set_csat(b.id, 2, now + H + 31 * M)
+
+    c = await repo.create(tenant_id="demo", channel="voice", now=now + 2 * H, caller="+38640111222")
+    await repo.record_exchange(
+        c.id, now=now + 2 * H + M, **exchange(action="answer", intent="opening_hours", latency_ms=100.0)
+    )
+    await repo.record_exchange(c.id, now=now + 2 * H + 5 * M, **exchange(action="end", intent="bye"))
+    await _latency(db, c.id, now + 2 * H + M, 800.0)
+    await _latency(db, c.id, now + 2 * H + 2 * M, 1200.0)
+
+    d = await repo.create(tenant_id="demo", channel="voice", now=now + D + 2 * H, caller="+38640111222")
+    await repo.record_exchange(d.id, now=now + D + 2 * H + M, **exchange(action="answer", latency_ms=50.0))
+    await _latency(db, d.id, now + D + 2 * H + M, 1000.0)
+
+    await repo.create(tenant_id="demo", channel="email", now=now + D, email="e@example.com")
+    other = await repo.create(tenant_id="other", channel="chat", now=now)
+    await repo.record_exchange(other.id, now=now + M, **exchange(action="handoff", latency_ms=1.0))
+
+
+async def test_dashboard_figures(db: Database, now: datetime) -> None:
+    await _shop(db, now)
+    midnight = now.replace(hour=0)
+    rng = DashboardRange(since=midnight, until=midnight + 2 * D, bucket=Bucket.DAY)
+    board = await MetricsRepository(db).dashboard("demo", rng)
+
+    assert board["range"]["bucket"] == "day" and board["range"]["channel"] is None
+    assert board["conversations"] == 5 and board["answered"] == 4
+    assert board["first_response_ms"] == {"p50": 40.0, "p95": 92.5}  # of 10, 30, 50, 100
+    assert board["deflection_rate"] == 0.5  # A and C of the 4 answered
+    assert board["handoff_rate"] == 0.25 and board["handoffs"] == 1
+    assert board["csat"] == {
+        "average": 3.5,
+        "responses": 2,
+        "distribution": {"1": 0, "2": 1, "3": 0, "4": 0, "5": 1},
+    }
+    # closed: A (ended), B (resolved by the agent), C (ended, but its caller came back)
+    assert board["first_contact_resolution"] == {
+        "rate": pytest.approx(2 / 3, abs=1e-4),
+        "closed": 3,
+        "came_back": 1,
+    }
+    assert board["handle_ms"] == {
+        "bot_average": 180_000.0,  # A 3 min, C 5 min, D 1 min (so far); B had a human
+        "bot_conversations": 3,
+        "human_average": 1_200_000.0,  # taken -> closed
+        "human_handoffs": 1,
+    }
+    assert board["voice_latency_ms"] == {"p50": 1000.0, "p95": 1180.0, "turns": 3}
+    assert board["handoff_reasons"] == {"customer_asked": 1}
+
+    chat, voice, email = (board["per_channel"][c] for c in ("chat", "voice", "email"))
+    assert chat["conversations"] == 2 and chat["handoff_rate"] == 0.5
+    assert chat["handoff_reasons"] == {"customer_asked": 1}
+    assert chat["first_response_ms"] == {"p50": 20.0, "p95": 29.0}
+    assert voice["conversations"] == 2 and voice["voice_latency_ms"]["turns"] == 3
+    assert voice["first_contact_resolution"]["rate"] == 0.0
+    assert email["conversations"] == 1 and email["answered"] == 0 and email["deflection_rate"] is None
+
+    intents = board["per_intent"]
+    assert set(intents) == {"order_status", "billing", "opening_hours", "(none)"}
+    assert intents["order_status"]["conversations"] == 2  # A and D: the first intent counts
+    assert intents["opening_hours"]["voice_latency_ms"] == {"p50": 1000.0, "p95": 1180.0, "turns": 2}
+    assert intents["billing"]["handle_ms"]["human_average"] == 1_200_000.0
+
+    first_day, second_day = board["series"]
+    assert first_day["start"] == midnight.isoformat()
+    assert [first_day["conversations"], second_day["conversations"]] == [3, 2]
+    assert first_day["voice_latency_ms"]["turns"] == 2 and second_day["voice_latency_ms"]["p50"] == 1000.0
+
+
+async def test_channel_filter_and_hourly_buckets(db: Database, now: datetime) -> None:
+    await _shop(db, now)
+    rng = DashboardRange(since=now, until=now + 3 * H, bucket=Bucket.HOUR, channel="voice")
+    board = await MetricsRepository(db).dashboard("demo", rng)
+    assert board["conversations"] == 1 and set(board["per_channel"]) == {"voice"}
+    assert board["voice_latency_ms"]["turns"] == 2
+    assert [s["conversations"] for s in board["series"]] == [0, 0, 1]
+    assert board["series"][2]["start"] == (now + 2 * H).isoformat()
+    assert board["handoff_reasons"] == {}
+
+
+async def test_weeks_start_on_monday(db: Database, now: datetime) -> None:
+    repo = ConversationRepository(db)
+    sunday = now - timedelta(days=1)  # NOW is a Monday
+    for at in (sunday, now, now + 6 * D):
+        await repo.create(tenant_id="demo", channel="chat", now=at)
+    rng = DashboardRange(since=now - 7 * D, until=now + 14 * D, bucket=Bucket.WEEK)
+    board = await MetricsRepository(db).dashboard("demo", rng)
+    starts = [s["start"][:10] for s in board["series"]]
+    assert starts == ["2026-02-23", "2026-03-02", "2026-03-09", "2026-03-16"]  # the last one partly
+    assert [s["conversations"] for s in board["series"]] == [1, 2, 0, 0]
+
+
+async def _came_back(db: Database, conversation_id: str) -> bool | None:
+    async with db.reader.connect() as conn:
+        return await conn.scalar(
+            select(tables.conversations.c.came_back).where(tables.conversations.c.id == conversation_id)
+        )
+
+
+async def test_repeat_contacts_by_customer_id_else_address(db: Database, now: datetime) -> None:
+    repo = ConversationRepository(db)
+    first = await repo.create(tenant_id="demo", channel="chat", now=now)  # anonymous until identified
+    await repo.record_exchange(first.id, now=now + M, **exchange(customer_id="C1", action="end"))
+    late = await repo.create(tenant_id="demo", channel="email", now=now, email="Pat@Example.com")
+    # The same customer by CRM id, on another channel, 6 days later: the first did not resolve it.
+    again = await repo.create(tenant_id="demo", channel="voice", now=now + 6 * D, caller="+1555")
+    assert await _came_back(db, first.id) is None
+    await repo.record_exchange(again.id, now=now + 6 * D + M, **exchange(customer_id="C1"))
+    assert await _came_back(db, first.id) is True
+    # By address (case-insensitive), but only within 7 days.
+    await repo.create(tenant_id="demo", channel="email", now=now + 8 * D, email="pat@example.com")
+    assert await _came_back(db, late.id) is None
+    # Another tenant's customer of the same id is someone else.
+    stranger = await repo.create(tenant_id="other", channel="chat", now=now + D)
+    await repo.record_exchange(stranger.id, now=now + D + M, **exchange(customer_id="C1"))
+    assert await _came_back(db, again.id) is None
+
+
+async def test_empty_range(db: Database, now: datetime) -> None:
+    rng = DashboardRange(since=now, until=now + D, bucket=Bucket.HOUR)
+    board = await MetricsRepository(db).dashboard("demo", rng)
+    assert board["conversations"] == 0 and board["per_channel"] == {} and board["per_intent"] == {}
+    assert len(board["series"]) == 24
+    assert board["first_response_ms"] == {"p50": None, "p95": None}
+    assert board["voice_latency_ms"] == {"p50": None, "p95": None, "turns": 0}
+    assert board["first_contact_resolution"]["rate"] is None
+
+
+def test_bucket_for_range(now: datetime) -> None:
+    assert Bucket.for_range(now, now + 2 * D) is Bucket.HOUR
+    assert Bucket.for_range(now, now + 30 * D) is Bucket.DAY
+    assert Bucket.for_range(now, now + 91 * D) is Bucket.WEEK
