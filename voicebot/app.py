@@ -22,6 +22,7 @@ from voicebot.api import campaigns as campaign_routes
 from voicebot.api import chat as chat_routes
 from voicebot.api import email as email_routes
 from voicebot.api import live as live_routes
+from voicebot.api import live_calls as live_call_routes
 from voicebot.api import ops as ops_routes
 from voicebot.config import Settings
 from voicebot.errors import RateLimitedError, VoicebotError
@@ -297,6 +298,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.include_router(auth_routes.router)
     app.include_router(live_routes.router)
+    app.include_router(live_call_routes.router)
     app.include_router(chat_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(email_routes.router)

@@ -13,6 +13,11 @@ Frame flow (every channel: Twilio/Telnyx/Plivo WebSocket, WebRTC, later SIP)::
       -> LatencyTap              marks the first TTS chunk of a timed reply
       -> transport.output()      20 ms frames to the carrier; InterruptionFrame -> "clear"
       -> AudioBufferProcessor    (only when recording) stereo WAV, caller left / bot right
+      -> CallAudioTap            mixed caller + bot/agent audio: listen-in, voice.record_calls WAV
+
+call_live adds the live side: the tap, the call's entry on the live board, and the agent bridge
+(HoldGate before the dialogue, BridgeProcessor before the output; see agent_bridge) that puts an
+agent's browser on the call when its handoff target is "desk".
 
 The conversation is a ChatService conversation (channel voice, caller = the caller's number, so
 the CRM identifies the caller by caller ID); each turn is persisted exactly as a chat turn.
@@ -42,6 +47,7 @@ from voicebot import metrics
 from voicebot.dialogue.types import Channel
 from voicebot.pipeline.call_dialogue import CallScript, DialogueProcessor, TransferHook, localised
 from voicebot.pipeline.call_latency import LatencyTap, TurnClock
+from voicebot.pipeline.call_live import CallLive
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +165,14 @@ async def run_call(
             opening.append(localised(voice.dtmf_menu_prompt, started.greeting.language))
 
     services = speech_services(speech)
+    live = CallLive.open(
+        runtime,
+        speech,
+        conversation_id=conversation_id,
+        call_id=call.call_id,
+        channel=call.channel,
+        caller=call.caller,
+    )
     clock = TurnClock()
     dialogue = DialogueProcessor(
         runtime,
@@ -168,7 +182,7 @@ async def run_call(
         opening=opening,
         voice=voice,
         clock=clock,
-        transfer=transfer,
+        transfer=live.bridge.transfer_hook(transfer),
         turns=script,
         dtmf_menu={} if script is not None else None,
     )
@@ -191,13 +205,16 @@ async def run_call(
 
         processors.append(smart_turn_processor(voice, await asyncio.to_thread(smart_turn_session)))
     processors += [
+        live.gate,
         dialogue,
         services.tts(sample_rate=call.out_sample_rate),
         LatencyTap(clock),
+        live.bridge_processor,
         transport.output(),
     ]
     if recorder is not None:
         processors.append(recorder.processor)
+    processors.append(live.tap)
     task = PipelineWorker(
         Pipeline(processors),
         params=PipelineParams(
@@ -218,11 +235,15 @@ async def run_call(
 
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(task)
+    outcome = dialogue.outcome
     try:
         await runner.run()
     finally:
         path = recorder.close() if recorder is not None else None
-    outcome = dialogue.outcome
+        mixed = await live.close(
+            reason=outcome.reason, turns=outcome.turns, duration_s=time.monotonic() - started_at
+        )
+        path = path or mixed
     duration = time.monotonic() - started_at
     metrics.CALLS.labels(channel=call.channel, reason=outcome.reason).inc()
     log.info(
