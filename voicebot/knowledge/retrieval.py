@@ -183,6 +183,7 @@ class KnowledgeBase:
         model_name: str | None = None,
     ) -> None:
         started = time.perf_counter()
+        self._cache_dir, self._model_name = cache_dir, model_name
         self.passages = list(passages)
         self._by_id = {p.id: p for p in self.passages}
         self._indexed = [p for p in self.passages if p.approved]
@@ -248,6 +249,18 @@ class KnowledgeBase:
             oov_idf=_idf(n, 0),
             postings={t: np.asarray(r, dtype=np.intp) for t, r in postings.items()},
         )
+
+    def rebuilt(self, passages: list[Passage]) -> KnowledgeBase:
+        """A new index of `passages` with this one's embedder and vector cache (unchanged texts are
+        not embedded again). Blocking: run it in a worker thread, then `adopt` it on the loop."""
+        return KnowledgeBase(passages, self._embedder, cache_dir=self._cache_dir, model_name=self._model_name)
+
+    def adopt(self, other: KnowledgeBase) -> None:
+        """Serve `other`'s passages and index from now on, in one step.
+
+        Holders of this object (the DialogueManager) see the change at once. Call it on the event
+        loop thread, where searches run: a search is synchronous, so none sees half of each."""
+        self.__dict__.update(other.__dict__)
 
     @property
     def languages(self) -> list[str]:

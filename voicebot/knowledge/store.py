@@ -4,6 +4,11 @@ The store (storage.KnowledgeRepository) is what the server answers from. Ingesti
 replaces every passage that came from the same file before (headings may have changed), and
 leaves passages from other files alone. At start-up the tenant's configured `knowledge` folders
 are ingested again, so the files named in the tenant YAML are always current.
+
+Passages written in the console (`voicebot.knowledge.console`) have a source starting with
+`CONSOLE_SOURCE` ("console:"), which no file ingest replaces. A console passage that keeps the id
+of a file's passage overrides it: ingest leaves the file's version out for as long as the
+override exists, so an edit or an unapproval made in the console survives restarts.
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ class IngestReport:
     drafts: int = 0
     files: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+CONSOLE_SOURCE = "console:"
+
+
+def is_console(source: str) -> bool:
+    return source.startswith(CONSOLE_SOURCE)
 
 
 def _file_of(source: str) -> str:
@@ -65,8 +77,9 @@ async def ingest_paths(
     result = load_knowledge(paths, default_language=tenant.languages[0])
     files = {_file_of(p.source) for p in result.passages}
     existing = await repo.list(tenant.id, approved_only=False)
-    stale = {r.source for r in existing if _file_of(r.source) in files}
-    records = [to_record(p) for p in result.passages]
+    stale = {r.source for r in existing if _file_of(r.source) in files and not is_console(r.source)}
+    overridden = {r.id for r in existing if is_console(r.source)}
+    records = [to_record(p) for p in result.passages if p.id not in overridden]
     await repo.replace(tenant.id, records, sources=sorted(stale | {r.source for r in records}), now=now)
     approved = sum(1 for p in result.passages if p.approved)
     return IngestReport(

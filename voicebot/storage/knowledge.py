@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, insert, select
+from sqlalchemy import RowMapping, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from voicebot.errors import ConflictError, InputError
+from voicebot.errors import ConflictError, InputError, NotFoundError
 from voicebot.storage import tables
 from voicebot.storage._common import utc
 from voicebot.storage.db import Database
@@ -95,3 +95,45 @@ class KnowledgeRepository:
         async with self._db.reader.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [passage_record(r) for r in rows]
+
+    async def get(self, tenant_id: str, passage_id: str) -> PassageRecord:
+        query = select(_P).where(_P.c.tenant_id == tenant_id, _P.c.id == passage_id)
+        async with self._db.reader.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"knowledge passage {passage_id} does not exist")
+        return passage_record(row)
+
+    async def save(self, tenant_id: str, passage: PassageRecord, *, now: datetime) -> PassageRecord:
+        """Insert ``passage``, or overwrite the stored passage with its id (one passage, in place)."""
+        values: dict[str, Any] = {
+            "source": passage.source,
+            "title": passage.title,
+            "text": passage.text,
+            "language": passage.language,
+            "tags": list(passage.tags),
+            "approved": bool(passage.approved),
+            "questions": list(passage.questions),
+            "content_hash": passage.content_hash or content_hash(passage.text),
+            "updated_at": utc(now),
+        }
+        try:
+            async with self._db.engine.begin() as conn:
+                changed = await conn.execute(
+                    update(_P).where(_P.c.tenant_id == tenant_id, _P.c.id == passage.id).values(values)
+                )
+                if not changed.rowcount:
+                    await conn.execute(insert(_P), [{"tenant_id": tenant_id, "id": passage.id, **values}])
+        except IntegrityError as exc:  # two first saves of one id at the same time
+            raise ConflictError(
+                f"knowledge passage {passage.id} was saved by someone else; try again"
+            ) from exc
+        return PassageRecord(
+            **{**values, "id": passage.id, "tags": passage.tags, "questions": passage.questions}
+        )
+
+    async def delete(self, tenant_id: str, passage_id: str) -> None:
+        async with self._db.engine.begin() as conn:
+            gone = await conn.execute(delete(_P).where(_P.c.tenant_id == tenant_id, _P.c.id == passage_id))
+        if not gone.rowcount:
+            raise NotFoundError(f"knowledge passage {passage_id} does not exist")
