@@ -5,11 +5,22 @@ WebSocket protocol (JSON text frames):
     <- {"type": "started", "conversation_id": str, "reply": Reply}   (reply = the greeting; none on resume)
     -> {"type": "message", "text": str}
     <- {"type": "reply", "reply": Reply}
+           while an agent has the conversation the bot does not answer: reply.text is "",
+           reply.action "handoff", reply.reason "with_agent" (the message reached the agent)
     <- {"type": "error", "error": {"code": str, "message": str}}  (the socket stays open)
+  pushed by the server at any time once started (voicebot.desk.notices):
+    <- {"type": "agent", "text": str, "agent": str, "at": iso}      an agent's reply
+    <- {"type": "notice", "kind": str, "text": str, "at": iso, ...}  what is happening: "queued" (handed
+           to a person; position, estimate_seconds or null, based_on), "queue" (the place moved),
+           "joined" / "closed" (agent: name), "handed_back" (the bot answers again)
+
+HTTP-only clients read agent turns (role "agent") in GET /v1/conversations/{id}.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -20,8 +31,10 @@ from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from voicebot.api.schemas import CSAT, ConversationOut, Message, NewConversation, ReplyOut, encodable
 from voicebot.auth.guard import require
 from voicebot.auth.roles import Permission
+from voicebot.desk.notices import customer_topic
 from voicebot.dialogue.types import Reply
 from voicebot.errors import InputError, VoicebotError
+from voicebot.live.bus import LiveBus, Subscription
 from voicebot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -115,11 +128,56 @@ async def list_handoffs(request: Request, status: str | None = "waiting") -> dic
     }
 
 
+class _Pushes:
+    """The server-pushed frames of one chat socket: its conversation's customer topic on the live
+    bus, forwarded by a task the socket owns (stopped when it closes or follows another conversation)."""
+
+    def __init__(self, websocket: WebSocket, live: LiveBus, send_lock: asyncio.Lock) -> None:
+        self._websocket = websocket
+        self._live = live
+        self._lock = send_lock
+        self._task: asyncio.Task[None] | None = None
+
+    async def follow(self, conversation_id: str) -> None:
+        await self.stop()
+        subscription = self._live.subscribe(customer_topic(conversation_id), maxsize=200)
+        await subscription.__aenter__()  # subscribed before "started" is sent: nothing falls in between
+        self._task = asyncio.create_task(
+            self._forward(subscription, customer_topic(conversation_id)), name="chat-push"
+        )
+
+    async def _forward(self, subscription: Subscription, topic: str) -> None:
+        try:
+            async for event in subscription:
+                if event.topic != topic:  # a longer id that merely starts with this one
+                    continue
+                async with self._lock:
+                    await self._websocket.send_json(event.data)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return  # the socket went away; the receive loop ends the session
+        finally:
+            await subscription.__aexit__(None, None, None)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 @router.websocket("/v1/chat")
 async def chat_socket(websocket: WebSocket) -> None:
     runtime = _runtime(websocket)
     await websocket.accept()
     conversation_id: str | None = None
+    send_lock = asyncio.Lock()  # the push task and this loop never interleave frames
+    pushes = _Pushes(websocket, runtime.live, send_lock)
+
+    async def send(payload: dict[str, Any]) -> None:
+        async with send_lock:
+            await websocket.send_json(payload)
+
     try:
         while True:
             message = await websocket.receive()
@@ -129,25 +187,28 @@ async def chat_socket(websocket: WebSocket) -> None:
                 frame = _parse_frame(message)
                 if frame["type"] == "start":
                     conversation_id, payload = await _ws_start(runtime, frame)
-                    await websocket.send_json(payload)
+                    await pushes.follow(conversation_id)
+                    await send(payload)
                 elif frame["type"] == "message":
                     if conversation_id is None:
                         raise InputError("send {'type': 'start'} before messages")
                     reply = await runtime.chat.send(conversation_id, _text(frame, "text"))
-                    await websocket.send_json({"type": "reply", "reply": reply_json(conversation_id, reply)})
+                    await send({"type": "reply", "reply": reply_json(conversation_id, reply)})
                 else:
                     raise InputError(f"unknown frame type {frame['type']!r}; use 'start' or 'message'")
             except VoicebotError as exc:
                 code = type(exc).__name__.removesuffix("Error").lower()
-                await websocket.send_json({"type": "error", "error": {"code": code, "message": exc.message}})
+                await send({"type": "error", "error": {"code": code, "message": exc.message}})
             except WebSocketDisconnect:
                 raise
             except Exception:  # a bug must not cost the customer the conversation: report, stay open
                 log.exception("chat socket: the frame failed")
                 error = {"code": "internal", "message": "something went wrong on our side; please try again"}
-                await websocket.send_json({"type": "error", "error": error})
+                await send({"type": "error", "error": error})
     except WebSocketDisconnect:
         return
+    finally:
+        await pushes.stop()
 
 
 def _text(frame: Mapping[str, Any], name: str) -> Any:

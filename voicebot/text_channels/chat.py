@@ -4,6 +4,12 @@ It owns the conversation lifecycle around the DialogueManager: create (with the 
 validate each message, run one turn under a per-conversation lock (two messages of one
 conversation never race on its state), persist both turns and any handoff in one transaction,
 and record metrics and audit entries.
+
+Human mode: while an agent has the conversation (its handoff is taken, voicebot.desk), the
+customer's messages are stored and published but the bot does not answer; ``send`` returns an
+empty reply (action ``handoff``, reason ``with_agent``). The bot answers again once the agent hands
+the conversation back. While the customer waits for a person, their chat is told its place in the
+queue and the likely wait (voicebot.desk.notices), when the handoff happens and on each message.
 """
 
 from __future__ import annotations
@@ -18,11 +24,20 @@ from datetime import datetime
 from typing import Any
 
 from voicebot import metrics
+from voicebot.desk.notices import announce_wait
 from voicebot.dialogue.manager import DialogueManager
 from voicebot.dialogue.types import Action, Channel, DialogueState, Reply, Turn
 from voicebot.errors import ConflictError, InputError, TooLargeError
 from voicebot.live.bus import LiveBus
-from voicebot.storage import AuditRepository, ConversationRecord, ConversationRepository
+from voicebot.storage import (
+    AuditRepository,
+    ConversationRecord,
+    ConversationRepository,
+    ConversationStatus,
+    HandoffRecord,
+    HandoffRepository,
+    HandoffStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +76,13 @@ class ChatService:
         clock: Callable[[], datetime],
         max_message_chars: int = 4000,
         live: LiveBus | None = None,
+        handoffs: HandoffRepository | None = None,
     ) -> None:
         self._manager = manager
         self._live = live or LiveBus()  # the console's live views (voicebot.live.bus)
         self._conversations = conversations
+        # human mode and the wait notices read the handoffs, on the conversations' database
+        self._handoffs = handoffs or HandoffRepository(conversations._db)
         self._audit = audit
         self._clock = clock
         self._max_chars = max_message_chars
@@ -128,10 +146,16 @@ class ChatService:
             raise ConflictError("this conversation belongs to another tenant")
         if record.status == "ended":
             raise ConflictError("this conversation has ended; start a new one")
+        now = self._clock()
+        waiting: HandoffRecord | None = None
+        if record.status == ConversationStatus.HANDOFF:
+            open_handoff = await self._handoffs.active_for(conversation_id)
+            if open_handoff is not None and open_handoff.status is HandoffStatus.TAKEN:
+                return await self._to_agent(record, text, now)
+            waiting = open_handoff
         state = DialogueState.from_dict(record.state)
         if not state.transcript:
             state.language = state.language or record.language
-        now = self._clock()
         turn = Turn(
             text=text,
             channel=Channel(record.channel),
@@ -189,9 +213,11 @@ class ChatService:
         self._publish_turn(conversation_id, record.channel, "bot", reply, at)
         if reply.action is Action.HANDOFF and record.status != "handoff":
             handoff = reply.handoff
+            created = await self._handoffs.active_for(conversation_id)
             self._live.publish(
                 "handoff.waiting",
                 {
+                    "handoff_id": created.id if created is not None else None,
                     "conversation_id": conversation_id,
                     "channel": record.channel,
                     "reason": handoff.reason if handoff else reply.reason,
@@ -199,12 +225,36 @@ class ChatService:
                     "at": at,
                 },
             )
+            if created is not None:
+                await announce_wait(self._live, self._handoffs, created, now, kind="queued")
+        elif waiting is not None:  # still waiting: where they are now
+            await announce_wait(self._live, self._handoffs, waiting, now, kind="queue")
         metrics.REPLIES.labels(channel=record.channel, action=reply.action.value).inc()
         metrics.REPLY_SECONDS.labels(channel=record.channel).observe(latency_ms / 1000.0)
         if reply.action is Action.HANDOFF and reply.handoff is not None:
             metrics.HANDOFFS.labels(channel=record.channel, reason=reply.handoff.reason).inc()
             log.info("conversation %s handed off: %s", conversation_id, reply.handoff.reason)
         return reply
+
+    async def _to_agent(self, record: ConversationRecord, text: str, now: datetime) -> Reply:
+        """Human mode: the message is for the agent; stored and published, not answered."""
+        await self._handoffs.add_customer_turn(record.id, text, now)
+        self._live.publish(
+            "conversation.turn",
+            {
+                "conversation_id": record.id,
+                "channel": record.channel,
+                "role": "customer",
+                "text": text,
+                "intent": None,
+                "confidence": None,
+                "action": None,
+                "at": now.isoformat(),
+            },
+        )
+        state = DialogueState.from_dict(record.state)
+        language = state.language or record.language or self._manager.tenant.languages[0]
+        return Reply("", Action.HANDOFF, 1.0, None, language=language, reason="with_agent", state=state)
 
     def _publish_turn(self, conversation_id: str, channel: str, role: str, reply: Reply, at: str) -> None:
         self._live.publish(
