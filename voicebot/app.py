@@ -20,6 +20,7 @@ from voicebot import __version__, metrics
 from voicebot.api import auth as auth_routes
 from voicebot.api import campaigns as campaign_routes
 from voicebot.api import chat as chat_routes
+from voicebot.api import desk as desk_routes
 from voicebot.api import email as email_routes
 from voicebot.api import live as live_routes
 from voicebot.api import live_calls as live_call_routes
@@ -300,6 +301,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(live_routes.router)
     app.include_router(live_call_routes.router)
     app.include_router(chat_routes.router)
+    app.include_router(desk_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(email_routes.router)
     app.include_router(campaign_routes.router)
