@@ -22,9 +22,11 @@ from voicebot.api import campaigns as campaign_routes
 from voicebot.api import chat as chat_routes
 from voicebot.api import desk as desk_routes
 from voicebot.api import email as email_routes
+from voicebot.api import knowledge as knowledge_routes
 from voicebot.api import live as live_routes
 from voicebot.api import live_calls as live_call_routes
 from voicebot.api import ops as ops_routes
+from voicebot.api import review as review_routes
 from voicebot.config import Settings
 from voicebot.errors import RateLimitedError, VoicebotError
 from voicebot.inbound import sip_routes
@@ -305,6 +307,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(ops_routes.router)
     app.include_router(email_routes.router)
     app.include_router(campaign_routes.router)
+    app.include_router(review_routes.router)
+    app.include_router(knowledge_routes.router)
     app.include_router(twilio_routes.router)
     app.include_router(webrtc_routes.router)
     app.include_router(sip_routes.router)
