@@ -105,6 +105,7 @@ async def listen_audio(websocket: WebSocket, conversation_id: str) -> None:
     if principal is None:
         return
     runtime: Any = websocket.app.state.runtime
+    await websocket.accept()  # then refusals carry their code and reason to the page
     try:
         record = await runtime.conversations.get(conversation_id)
     except (NotFoundError, InputError):
@@ -113,7 +114,6 @@ async def listen_audio(websocket: WebSocket, conversation_id: str) -> None:
     if record.channel != "voice":
         await websocket.close(4409, f"conversation {conversation_id} is a {record.channel}, not a call")
         return
-    await websocket.accept()
     log.info("listen: %s listens to %s", principal.username, conversation_id)
     await websocket.send_json(
         {"sample_rate": TAP_RATE, "channels": 1, "format": "s16le", "frame_ms": FRAME_MS}
