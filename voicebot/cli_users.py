@@ -22,6 +22,9 @@ user_app = typer.Typer(
 )
 
 Username = Annotated[str, typer.Argument(help="The user name (letters, digits, . _ - @).")]
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+]
 
 
 @asynccontextmanager
@@ -46,15 +49,20 @@ async def _audit(audit: Any, tenant_id: str, action: str, details: dict[str, Any
     )
 
 
-def _read_password(username: str, from_stdin: bool) -> str:
-    from voicebot.auth.passwords import check_password_rules
+def _password_hash(username: str, from_stdin: bool) -> str:
+    """The Argon2id hash of a password read from stdin or asked twice; exits with the rule it breaks."""
+    from voicebot.auth.passwords import check_password_rules, hash_password
 
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt(f"password for {username}", hide_input=True, confirmation_prompt=True)
-    check_password_rules(password, username)
-    return password
+    try:
+        check_password_rules(password, username)
+    except InputError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    return hash_password(password)
 
 
 @user_app.command("add")
@@ -65,22 +73,19 @@ def user_add(
     no_password: Annotated[
         bool, typer.Option("--no-password", help="A machine user: API tokens only, no console login.")
     ] = False,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
-    ] = False,
+    password_stdin: PasswordStdin = False,
     config: ConfigOption = None,
 ) -> None:
     """Add a user. Asks for the password twice (hidden) unless --no-password or --password-stdin."""
-    from voicebot.auth.passwords import hash_password
     from voicebot.auth.roles import parse_role
 
     settings = _settings(config)
     try:
         chosen = parse_role(role)
-        password_hash = None if no_password else hash_password(_read_password(username, password_stdin))
     except InputError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from None
+    password_hash = None if no_password else _password_hash(username, password_stdin)
 
     async def add() -> Any:
         async with _accounts(settings) as (users, audit):
@@ -164,20 +169,12 @@ def user_enable(username: Username, config: ConfigOption = None) -> None:
 @user_app.command("password")
 def user_password(
     username: Username,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
-    ] = False,
+    password_stdin: PasswordStdin = False,
     config: ConfigOption = None,
 ) -> None:
     """Set a user's password (ends their sessions)."""
-    from voicebot.auth.passwords import hash_password
-
     settings = _settings(config)
-    try:
-        password_hash = hash_password(_read_password(username, password_stdin))
-    except InputError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
+    password_hash = _password_hash(username, password_stdin)
 
     async def change() -> Any:
         async with _accounts(settings) as (users, audit):
