@@ -129,6 +129,7 @@ async def list_passages(
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
     # a tenant's KB is thousands of passages at most: filtered here, read in one indexed query
+    runtime: Runtime = request.app.state.runtime
     passages = await _editor(request).list()
     chosen = [
         p
@@ -144,6 +145,7 @@ async def list_passages(
     return {
         "passages": [passage_json(p) for p in chosen[offset : offset + limit]],
         "total": len(chosen),
+        "languages": list(runtime.tenant.languages),
         "offset": offset,
         "limit": limit,
     }
