@@ -192,8 +192,11 @@ async def chat_socket(websocket: WebSocket) -> None:
                 elif frame["type"] == "message":
                     if conversation_id is None:
                         raise InputError("send {'type': 'start'} before messages")
-                    reply = await runtime.chat.send(conversation_id, _text(frame, "text"))
-                    await send({"type": "reply", "reply": reply_json(conversation_id, reply)})
+                    # under the send lock: what the turn pushes (the "queued" notice) follows its reply
+                    async with send_lock:
+                        reply = await runtime.chat.send(conversation_id, _text(frame, "text"))
+                        payload = {"type": "reply", "reply": reply_json(conversation_id, reply)}
+                        await websocket.send_json(payload)
                 else:
                     raise InputError(f"unknown frame type {frame['type']!r}; use 'start' or 'message'")
             except VoicebotError as exc:

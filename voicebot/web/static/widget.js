@@ -1,7 +1,10 @@
 /* voicebot chat widget: one script tag, no dependencies.
  * Talks to the server it was loaded from over the WebSocket /v1/chat.
  * The conversation id is kept in sessionStorage so a page reload continues the conversation
- * (the earlier turns are shown again, read from GET /v1/conversations/{id}). */
+ * (the earlier turns are shown again, read from GET /v1/conversations/{id}). When the bot hands the
+ * chat to a person, the server pushes what is happening ("notice" frames: place in the queue, the
+ * likely wait, "Ana has joined") and the agent's replies ("agent" frames); while the agent has the
+ * chat the bot's reply to a message is empty and not shown. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -43,6 +46,13 @@
     item.className = "vb-msg vb-" + role;
     item.setAttribute("data-role", role);
     item.textContent = text;
+    if (extra && extra.agent) {
+      var name = document.createElement("strong");
+      name.className = "vb-who";
+      name.textContent = extra.agent;
+      item.insertBefore(name, item.firstChild);
+    }
+    if (extra && extra.kind) item.setAttribute("data-kind", extra.kind);
     if (extra && extra.action) item.setAttribute("data-action", extra.action);
     if (extra && extra.citations && extra.citations.length) {
       var src = document.createElement("small");
@@ -55,9 +65,8 @@
   }
 
   function showReply(reply) {
-    if (!reply) return;
+    if (!reply || !reply.text) return;  // no text: a person has the chat, the bot stays silent
     add("bot", reply.text, reply);
-    if (reply.action === "handoff") add("system", "You are in the queue for a colleague.");
     if (reply.action === "end") showCsat();
   }
 
@@ -68,6 +77,7 @@
       if (!conversation || log.children.length) return;
       conversation.turns.forEach(function (t) {
         if (t.role === "customer") add("customer", t.text);
+        else if (t.role === "agent") add("agent", t.text, { agent: "Agent" });
         else showReply({ text: t.text, action: t.action, citations: t.citations });
       });
     });
@@ -114,6 +124,10 @@
         pending.splice(0).forEach(sendFrame);
       } else if (frame.type === "reply") {
         showReply(frame.reply);
+      } else if (frame.type === "agent") {
+        add("agent", frame.text, { agent: frame.agent });
+      } else if (frame.type === "notice") {
+        add("system", frame.text, { kind: frame.kind });
       } else if (frame.type === "error") {
         if (frame.error.code === "notfound") {
           sessionStorage.removeItem(KEY);
