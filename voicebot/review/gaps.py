@@ -145,10 +145,16 @@ async def gaps_report(
     # most asked wording first, then the newest: the input order that fixes the groups
     order = sorted(by_wording, key=lambda w: (-len(by_wording[w]), -by_wording[w][0].at.timestamp(), w))
     texts = [by_wording[w][0].text for w in order]
-    vectors = await asyncio.to_thread(embed, texts) if texts else np.zeros((0, 1), dtype=np.float32)
     weights = [len(by_wording[w]) for w in order]
+
+    def embed_and_cluster() -> tuple[Vectors, list[list[int]]]:
+        vectors = np.asarray(embed(texts), dtype=np.float32) if texts else np.zeros((0, 1), dtype=np.float32)
+        return vectors, cluster(vectors, threshold, weights)
+
+    # both are CPU work (inference, then up to a second of clustering at 1,000 wordings): off the loop
+    vectors, clusters = await asyncio.to_thread(embed_and_cluster)
     groups: list[GapGroup] = []
-    for rows in cluster(np.asarray(vectors, dtype=np.float32), threshold, weights):
+    for rows in clusters:
         members = [q for r in rows for q in by_wording[order[r]]]
         centroid = np.asarray(vectors[rows], dtype=np.float64).T @ np.asarray([weights[r] for r in rows])
         closeness = vectors[rows] @ (centroid / max(float(np.linalg.norm(centroid)), 1e-12))

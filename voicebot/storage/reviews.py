@@ -353,7 +353,7 @@ class ReviewRepository:
     async def unanswered(
         self, tenant_id: str, *, since: datetime, until: datetime, limit: int
     ) -> tuple[list[GapQuestion], bool]:
-        """The newest ``limit`` questions of conversations started in [since, until) that the bot
+        """The ``limit`` questions of the newest conversations started in [since, until) that the bot
         could not answer (a reply with a GAP_REASONS reason) or whose answer a reviewer marked
         wrong; and whether there were more than ``limit``."""
         bot = _T.alias("bot")
@@ -397,7 +397,8 @@ class ReviewRepository:
                     exists().where(_R.c.turn_id == bot.c.id, _R.c.verdict == Verdict.WRONG.value),
                 ),
             )
-            .order_by(bot.c.created_at.desc(), bot.c.id.desc())
+            # newest conversations first: walks the (tenant_id, created_at) index and stops at the limit
+            .order_by(_C.c.created_at.desc(), bot.c.id.desc())
             .limit(limit + 1)
         )
         async with self._db.reader.connect() as conn:
