@@ -77,7 +77,7 @@ async def test_dashboard_figures(db: Database, now: datetime) -> None:
     await _shop(db, now)
     midnight = now.replace(hour=0)
     rng = DashboardRange(since=midnight, until=midnight + 2 * D, bucket=Bucket.DAY)
-    board = await MetricsRepository(db).dashboard("demo", rng)
+    board = await MetricsRepository(db).dashboard("demo", rng, now=rng.until)
 
     assert board["range"]["bucket"] == "day" and board["range"]["channel"] is None
     assert board["conversations"] == 5 and board["answered"] == 4
@@ -127,7 +127,7 @@ async def test_dashboard_figures(db: Database, now: datetime) -> None:
 async def test_channel_filter_and_hourly_buckets(db: Database, now: datetime) -> None:
     await _shop(db, now)
     rng = DashboardRange(since=now, until=now + 3 * H, bucket=Bucket.HOUR, channel="voice")
-    board = await MetricsRepository(db).dashboard("demo", rng)
+    board = await MetricsRepository(db).dashboard("demo", rng, now=rng.until)
     assert board["conversations"] == 1 and set(board["per_channel"]) == {"voice"}
     assert board["voice_latency_ms"]["turns"] == 2
     assert [s["conversations"] for s in board["series"]] == [0, 0, 1]
@@ -141,7 +141,7 @@ async def test_weeks_start_on_monday(db: Database, now: datetime) -> None:
     for at in (sunday, now, now + 6 * D):
         await repo.create(tenant_id="demo", channel="chat", now=at)
     rng = DashboardRange(since=now - 7 * D, until=now + 14 * D, bucket=Bucket.WEEK)
-    board = await MetricsRepository(db).dashboard("demo", rng)
+    board = await MetricsRepository(db).dashboard("demo", rng, now=rng.until)
     starts = [s["start"][:10] for s in board["series"]]
     assert starts == ["2026-02-23", "2026-03-02", "2026-03-09", "2026-03-16"]  # the last one partly
     assert [s["conversations"] for s in board["series"]] == [1, 2, 0, 0]
@@ -175,7 +175,7 @@ async def test_repeat_contacts_by_customer_id_else_address(db: Database, now: da
 
 async def test_empty_range(db: Database, now: datetime) -> None:
     rng = DashboardRange(since=now, until=now + D, bucket=Bucket.HOUR)
-    board = await MetricsRepository(db).dashboard("demo", rng)
+    board = await MetricsRepository(db).dashboard("demo", rng, now=rng.until)
     assert board["conversations"] == 0 and board["per_channel"] == {} and board["per_intent"] == {}
     assert len(board["series"]) == 24
     assert board["first_response_ms"] == {"p50": None, "p95": None}
@@ -187,3 +187,58 @@ def test_bucket_for_range(now: datetime) -> None:
     assert Bucket.for_range(now, now + 2 * D) is Bucket.HOUR
     assert Bucket.for_range(now, now + 30 * D) is Bucket.DAY
     assert Bucket.for_range(now, now + 91 * D) is Bucket.WEEK
+
+
+def _without_series(board: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in board.items() if k not in ("series", "range")}
+
+
+async def test_rollup_of_whole_days_agrees_with_the_base_tables(db: Database, now: datetime) -> None:
+    """Days from the rollup plus the partial days at the edges give what the base tables give."""
+    await _shop(db, now)
+    metrics = MetricsRepository(db)
+    since, until = now - D + 3 * H, now + 2 * D - 5 * H  # whole days inside, partial ones around
+    by_day = await metrics.dashboard(
+        "demo", DashboardRange(since=since, until=until, bucket=Bucket.DAY), now=until
+    )
+    by_hour = await metrics.dashboard(
+        "demo", DashboardRange(since=since, until=until, bucket=Bucket.HOUR), now=until
+    )  # hourly buckets never read the rollup
+    assert by_day["conversations"] == 5
+    assert _without_series(by_day) == _without_series(by_hour)
+    for channel in ("chat", "voice"):
+        one = DashboardRange(since=since, until=until, bucket=Bucket.DAY, channel=channel)
+        hourly = DashboardRange(since=since, until=until, bucket=Bucket.HOUR, channel=channel)
+        assert _without_series(await metrics.dashboard("demo", one, now=until)) == _without_series(
+            await metrics.dashboard("demo", hourly, now=until)
+        )
+
+
+async def test_rollup_follows_later_changes(db: Database, now: datetime) -> None:
+    """A day already rolled up changes later: a CSAT answer, an agent closing the handoff, the
+    customer coming back; the next read shows it."""
+    repo, handoffs = ConversationRepository(db), HandoffRepository(db)
+    metrics = MetricsRepository(db)
+    midnight = now.replace(hour=0)
+    rng = DashboardRange(since=midnight, until=midnight + D, bucket=Bucket.DAY)
+    a = await repo.create(tenant_id="demo", channel="voice", now=now, caller="+1555")
+    await repo.record_exchange(a.id, now=now + M, **exchange(action="end"))
+    b = await repo.create(tenant_id="demo", channel="chat", now=now + H)
+    await repo.record_exchange(b.id, now=now + H + M, **exchange(action="handoff", reason="low_confidence"))
+    later = now + 2 * D
+    before = await metrics.dashboard("demo", rng, now=later)
+    assert before["csat"]["responses"] == 0 and before["handle_ms"]["human_handoffs"] == 0
+    assert before["first_contact_resolution"] == {"rate": 1.0, "closed": 1, "came_back": 0}
+
+    await repo.set_csat(a.id, 4, later + M)
+    (waiting,) = await handoffs.list("demo")
+    await handoffs.take(waiting.id, "agent1", later + M)
+    await handoffs.close(waiting.id, later + 3 * M)
+    after = await metrics.dashboard("demo", rng, now=later + 4 * M)
+    assert after["csat"]["responses"] == 1
+    assert after["handle_ms"]["human_average"] == 120_000.0
+    assert after["first_contact_resolution"]["closed"] == 2  # b is resolved now
+
+    await repo.create(tenant_id="demo", channel="voice", now=now + 3 * D, caller="+1555")
+    again = await metrics.dashboard("demo", rng, now=now + 3 * D + M)
+    assert again["first_contact_resolution"]["came_back"] == 1

@@ -50,20 +50,27 @@ def contact_key(*, customer_id: str | None, caller: str | None, email: str | Non
 
 
 async def _mark_came_back(
-    conn: AsyncConnection, tenant_id: str, keys: list[str], conversation_id: str, now: datetime
+    conn: AsyncConnection,
+    tenant_id: str,
+    keys: list[str],
+    conversation_id: str,
+    started: datetime,
+    now: datetime,
 ) -> None:
-    """The contact is here again: their conversations of the last REPEAT_WINDOW came back."""
+    """The contact is here again (in a conversation that ``started``): their conversations of the
+    REPEAT_WINDOW before it came back. ``updated_at`` moves too: the dashboard's rollup of their day
+    is stale (voicebot.storage.dashboard_rollup)."""
     await conn.execute(
         update(_C)
         .where(
             _C.c.tenant_id == tenant_id,
             _C.c.contact_key.in_(keys) if len(keys) > 1 else _C.c.contact_key == keys[0],
-            _C.c.created_at >= now - REPEAT_WINDOW,
-            _C.c.created_at <= now,
+            _C.c.created_at >= started - REPEAT_WINDOW,
+            _C.c.created_at <= started,
             _C.c.id != conversation_id,
             or_(_C.c.came_back.is_(None), _C.c.came_back.is_(False)),
         )
-        .values(came_back=True)
+        .values(came_back=True, updated_at=now)
     )
 
 
@@ -160,7 +167,7 @@ class ConversationRepository:
             async with self._db.engine.begin() as conn:
                 await conn.execute(insert(_C), values)
                 if values["contact_key"] is not None:
-                    await _mark_came_back(conn, tenant_id, [values["contact_key"]], values["id"], now)
+                    await _mark_came_back(conn, tenant_id, [values["contact_key"]], values["id"], now, now)
         except IntegrityError as exc:
             raise ConflictError(f"conversation {values['id']} already exists") from exc
         return conversation_record(values)
@@ -266,7 +273,9 @@ class ConversationRepository:
             if handoff_row is not None:
                 await conn.execute(insert(_H), handoff_row)
             if identified:
-                await _mark_came_back(conn, row["tenant_id"], identified, conversation_id, row["created_at"])
+                await _mark_came_back(
+                    conn, row["tenant_id"], identified, conversation_id, row["created_at"], now
+                )
 
         updated = dict(row)
         updated.update(changes)

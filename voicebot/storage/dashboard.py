@@ -15,10 +15,23 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, Select, and_, case, cast, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 
 from voicebot.storage import tables
-from voicebot.storage.histogram import Histogram, bin_expression
+from voicebot.storage.histogram import bin_expression
 
 _C = tables.conversations
 _H = tables.handoffs
@@ -26,6 +39,7 @@ _A = tables.audit_log
 
 VOICE_LATENCY_ACTION = "voice.turn_latency"  # voicebot.pipeline.call_latency.LATENCY_ACTION
 NO_INTENT = "(none)"
+DIMENSIONS = ("all", "channel", "intent", "bucket")
 _CLOSED = ("resolved", "ended")
 
 
@@ -77,7 +91,8 @@ def _epoch(column: Any, dialect: str) -> ColumnElement[int]:
     return cast(func.strftime("%s", column), Integer)
 
 
-def _bucket(column: Any, rng: DashboardRange, dialect: str) -> ColumnElement[int]:
+def bucket_of(column: Any, rng: DashboardRange, dialect: str) -> ColumnElement[int]:
+    """The series bucket number of a time column (its epoch seconds, shifted, divided)."""
     return (_epoch(column, dialect) + rng.bucket.shift) // rng.bucket.seconds
 
 
@@ -87,97 +102,116 @@ def _millis_between(start: Any, end: Any, dialect: str) -> ColumnElement[float]:
     return (func.julianday(end) - func.julianday(start)) * 86_400_000.0
 
 
-def _ratio(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
-def _avg(total: float, n: int) -> float | None:
-    return round(total / n, 1) if n else None
-
-
-# The sums of the main GROUP BY, in order (see _counts_query).
-_FIELDS = (
-    "conversations",
-    "answered",
-    "deflected",
-    "handed",
-    "csat_sum",
-    "csat_n",
-    "csat_1",
-    "csat_2",
-    "csat_3",
-    "csat_4",
-    "csat_5",
-    "closed",
-    "came_back",
-    "bot_handle_sum",
-    "bot_handle_n",
-    "human_handle_sum",
-    "human_handle_n",
-)
-
-
-class _Group:
-    """The sums and histograms of one slice (everything, a channel, an intent, a time bucket)."""
-
-    __slots__ = ("first", "sums", "voice")
-
-    def __init__(self) -> None:
-        self.sums = dict.fromkeys(_FIELDS, 0.0)
-        self.first = Histogram()
-        self.voice = Histogram()
-
-    def add(self, values: dict[str, float]) -> None:
-        for key, value in values.items():
-            self.sums[key] += value
-
-    def figures(self) -> dict[str, Any]:
-        s = {k: (v if k.endswith("_sum") else int(v)) for k, v in self.sums.items()}
-        answered = int(s["answered"])
-        return {
-            "conversations": int(s["conversations"]),
-            "answered": answered,
-            "first_response_ms": self.first.summary(),
-            "deflection_rate": _ratio(int(s["deflected"]), answered),
-            "handoff_rate": _ratio(int(s["handed"]), answered),
-            "handoffs": int(s["handed"]),
-            "csat": {
-                "average": _avg(s["csat_sum"], int(s["csat_n"])),
-                "responses": int(s["csat_n"]),
-                "distribution": {str(k): int(s[f"csat_{k}"]) for k in range(1, 6)},
-            },
-            "first_contact_resolution": {
-                "rate": _ratio(int(s["closed"]) - int(s["came_back"]), int(s["closed"])),
-                "closed": int(s["closed"]),
-                "came_back": int(s["came_back"]),
-            },
-            "handle_ms": {
-                "bot_average": _avg(s["bot_handle_sum"], int(s["bot_handle_n"])),
-                "bot_conversations": int(s["bot_handle_n"]),
-                "human_average": _avg(s["human_handle_sum"], int(s["human_handle_n"])),
-                "human_handoffs": int(s["human_handle_n"]),
-            },
-            "voice_latency_ms": {**self.voice.summary(), "turns": self.voice.count},
-        }
+# The sums of the main GROUP BY, in order (``counts`` gives all but the last two, ``human_handle``
+# those), also the columns of the daily rollup (voicebot.storage.dashboard_rollup).
+FIELDS = tables.DASHBOARD_SUMS
 
 
 class DashboardQueries:
     """Builds and runs the dashboard's statements on one connection."""
 
-    def __init__(self, tenant_id: str, rng: DashboardRange, dialect: str) -> None:
+    def __init__(
+        self,
+        tenant_id: str,
+        rng: DashboardRange,
+        dialect: str,
+        spans: Sequence[tuple[datetime, datetime]] | None = None,
+    ) -> None:
         self.tenant_id = tenant_id
         self.rng = rng
         self.dialect = dialect
+        self.spans = list(spans) if spans is not None else [(rng.since, rng.until)]
+
+    def _in_spans(self, column: Any) -> ColumnElement[bool]:
+        """``column`` within one of the spans (the range, or the partial days around the rollup)."""
+        return or_(*(and_(column >= since, column < until) for since, until in self.spans))
 
     def _cohort(self) -> list[ColumnElement[bool]]:
-        where = [
-            _C.c.tenant_id == self.tenant_id,
-            _C.c.created_at >= self.rng.since,
-            _C.c.created_at < self.rng.until,
-        ]
+        where = [_C.c.tenant_id == self.tenant_id, self._in_spans(_C.c.created_at)]
         if self.rng.channel is not None:
             where.append(_C.c.channel == self.rng.channel)
         return where
+
+    def key(self, dimension: str, at: Any) -> ColumnElement[str]:
+        """The text key of a slice: "" for everything, the channel, the intent ("" for none), or
+        the series bucket's number."""
+        if dimension == "all":
+            return literal_column("''")
+        if dimension == "channel":
+            return _C.c.channel
+        if dimension == "intent":
+            return func.coalesce(_C.c.intent, literal_column("''"))
+        return cast(bucket_of(at, self.rng, self.dialect), String)
+
+    # -- the parts of the read statements (voicebot.storage.dashboard_read) ----------------------
+    def counts_part(self, dimension: str) -> Select[Any]:
+        """(d, k, *FIELDS) of one dimension (the human handle sums 0: see human_part)."""
+        key = self.key(dimension, _C.c.created_at)
+        sums = list(self.counts().selected_columns)[3:]
+        zeros: list[Any] = [literal_column("0.0").label(f) for f in FIELDS[len(sums) :]]
+        return (
+            select(
+                literal_column(f"'{dimension}'").label("d"),
+                key.label("k"),
+                *(c.label(f) for c, f in zip(sums, FIELDS, strict=False)),
+                *zeros,
+            )
+            .where(*self._cohort())
+            .group_by(key)
+        )
+
+    def human_part(self, dimension: str) -> Select[Any]:
+        key = self.key(dimension, _C.c.created_at)
+        done = and_(_H.c.taken_at.is_not(None), _H.c.closed_at.is_not(None))
+        zeros: list[Any] = [literal_column("0.0").label(f) for f in FIELDS[:-2]]
+        return (
+            select(
+                literal_column(f"'{dimension}'").label("d"),
+                key.label("k"),
+                *zeros,
+                func.sum(_millis_between(_H.c.taken_at, _H.c.closed_at, self.dialect)).label(FIELDS[-2]),
+                func.count().label(FIELDS[-1]),
+            )
+            .select_from(_H.join(_C, _C.c.id == _H.c.conversation_id))
+            .where(*self._cohort(), done)
+            .group_by(key)
+        )
+
+    def histogram_part(self, metric: str, dimension: str) -> Select[Any]:
+        """(d, k, bin, n, lo, hi) of ``metric`` by one dimension."""
+        value, at, where, joined = self._metric(metric, needs_conversation=dimension in ("channel", "intent"))
+        key = self.key(dimension, at)
+        binned = bin_expression(value, self.dialect)
+        query: Any = select(
+            literal_column(f"'{dimension}'").label("d"),
+            key.label("k"),
+            binned.label("bin"),
+            func.count().label("n"),
+            func.min(value).label("lo"),
+            func.max(value).label("hi"),
+        )
+        if joined:
+            query = query.select_from(_A.join(_C, _C.c.id == _A.c.conversation_id))
+        group = [binned] if dimension == "all" else [key, binned]
+        return query.where(*where).group_by(*group)
+
+    def _metric(
+        self, metric: str, *, needs_conversation: bool
+    ) -> tuple[ColumnElement[float], Any, list[ColumnElement[bool]], bool]:
+        """(value, its time column, the WHERE, whether the audit rows join their conversation)."""
+        if metric == "first_response":
+            value = _C.c.first_response_ms
+            return value, _C.c.created_at, [*self._cohort(), value.is_not(None)], False
+        value = _A.c.details["v2v_ms"].as_float()
+        where = [
+            _A.c.tenant_id == self.tenant_id,
+            _A.c.action == VOICE_LATENCY_ACTION,
+            self._in_spans(_A.c.at),
+            value.is_not(None),
+        ]
+        if self.rng.channel is not None:
+            where.append(_C.c.channel == self.rng.channel)
+        return value, _A.c.at, where, needs_conversation or self.rng.channel is not None
 
     def counts(self) -> Select[Any]:
         answered = _C.c.first_response_ms.is_not(None)
@@ -190,7 +224,7 @@ class DashboardQueries:
         bot_only = answered & (without_human.is_(None) | without_human.is_(True))
         return (
             select(
-                _bucket(_C.c.created_at, self.rng, self.dialect).label("b"),
+                bucket_of(_C.c.created_at, self.rng, self.dialect).label("b"),
                 _C.c.channel,
                 _C.c.intent,
                 func.count(),
@@ -213,7 +247,7 @@ class DashboardQueries:
         done = and_(_H.c.taken_at.is_not(None), _H.c.closed_at.is_not(None))
         return (
             select(
-                _bucket(_C.c.created_at, self.rng, self.dialect).label("b"),
+                bucket_of(_C.c.created_at, self.rng, self.dialect).label("b"),
                 _C.c.channel,
                 _C.c.intent,
                 func.sum(_millis_between(_H.c.taken_at, _H.c.closed_at, self.dialect)),
@@ -224,111 +258,31 @@ class DashboardQueries:
             .group_by("b", _C.c.channel, _C.c.intent)
         )
 
-    def reasons(self) -> Select[Any]:
+    def reasons(self, *, per_day: bool = False) -> Select[Any]:
+        """(channel, reason, n), or (day, channel, reason, n) with ``per_day``."""
+        keys: list[Any] = [_C.c.channel, _C.c.handoff_reason]
+        if per_day:
+            keys.insert(0, bucket_of(_C.c.created_at, self.rng, self.dialect).label("b"))
         return (
-            select(_C.c.channel, _C.c.handoff_reason, func.count())
+            select(*keys, func.count())
             .where(*self._cohort(), _C.c.handoff_reason.is_not(None))
-            .group_by(_C.c.channel, _C.c.handoff_reason)
+            .group_by(*keys)
         )
 
-    def first_response(self, dimension: str) -> Select[Any]:
-        value = _C.c.first_response_ms
-        key = self._dimension(dimension, _C.c.created_at)
+    def histogram(self, metric: str, group: Sequence[str]) -> Select[Any]:
+        """(*group keys, bin, count, min, max) of ``metric`` (first_response | voice_latency)
+        grouped by ``group``, a sequence of bucket / channel / intent (the rollup's days)."""
+        value, at, where, joined = self._metric(metric, needs_conversation=any(d != "bucket" for d in group))
+        keys = [self._dimension(d, at).label(f"k{i}") for i, d in enumerate(group)]
         binned = bin_expression(value, self.dialect).label("bin")
-        return (
-            select(key, binned, func.count(), func.min(value), func.max(value))
-            .where(*self._cohort(), value.is_not(None))
-            .group_by(key, binned)
-        )
-
-    def voice_latency(self, dimension: str) -> Select[Any]:
-        value = _A.c.details["v2v_ms"].as_float()
-        key = self._dimension(dimension, _A.c.at)
-        binned = bin_expression(value, self.dialect).label("bin")
-        where = [
-            _A.c.tenant_id == self.tenant_id,
-            _A.c.action == VOICE_LATENCY_ACTION,
-            _A.c.at >= self.rng.since,
-            _A.c.at < self.rng.until,
-            value.is_not(None),
-        ]
-        query = select(key, binned, func.count(), func.min(value), func.max(value))
-        if dimension != "bucket" or self.rng.channel is not None:
+        query = select(*keys, binned, func.count(), func.min(value), func.max(value))
+        if joined:
             query = query.select_from(_A.join(_C, _C.c.id == _A.c.conversation_id))
-            if self.rng.channel is not None:
-                where.append(_C.c.channel == self.rng.channel)
-        return query.where(*where).group_by(key, binned)
+        return query.where(*where).group_by(*keys, binned)
 
     def _dimension(self, dimension: str, at: Any) -> ColumnElement[Any]:
         if dimension == "channel":
-            return _C.c.channel.label("k")
+            return _C.c.channel
         if dimension == "intent":
-            return _C.c.intent.label("k")
-        return _bucket(at, self.rng, self.dialect).label("k")
-
-
-def assemble(
-    rng: DashboardRange,
-    counts: Sequence[Sequence[Any]],
-    human: Sequence[Sequence[Any]],
-    reasons: Sequence[Sequence[Any]],
-    first: dict[str, Sequence[Sequence[Any]]],
-    voice: dict[str, Sequence[Sequence[Any]]],
-) -> dict[str, Any]:
-    """Merge the rows of every statement into the response (see docs/dashboard.md)."""
-    overall = _Group()
-    slices: dict[str, dict[Any, _Group]] = {"channel": {}, "intent": {}, "bucket": {}}
-
-    def groups(b: int, channel: str, intent: str | None) -> list[_Group]:
-        keys = {"bucket": b, "channel": channel, "intent": intent or NO_INTENT}
-        return [overall] + [slices[d].setdefault(k, _Group()) for d, k in keys.items()]
-
-    for b, channel, intent, *sums in counts:
-        values = {name: float(v or 0) for name, v in zip(_FIELDS, sums, strict=False)}
-        for group in groups(int(b), channel, intent):
-            group.add(values)
-    for b, channel, intent, total, n in human:
-        for group in groups(int(b), channel, intent):
-            group.add({"human_handle_sum": float(total or 0), "human_handle_n": float(n)})
-    for kind, rows_by_dimension in (("first", first), ("voice", voice)):
-        for dimension, rows in rows_by_dimension.items():
-            for key, number, n, low, high in rows:
-                k = int(key) if dimension == "bucket" else (key or NO_INTENT)
-                group = slices[dimension].setdefault(k, _Group())
-                getattr(group, kind).add(int(number), int(n), float(low), float(high))
-    for kind in ("first", "voice"):  # everything = the union of the channels' histograms
-        getattr(overall, kind).merge(getattr(g, kind) for g in slices["channel"].values())
-
-    by_reason: dict[str, dict[str, int]] = {}
-    for channel, reason, n in reasons:
-        by_reason.setdefault(channel, {})[reason] = int(n)
-    totals: dict[str, int] = {}
-    for per in by_reason.values():
-        for reason, n in per.items():
-            totals[reason] = totals.get(reason, 0) + n
-
-    def ordered(counts_by_reason: dict[str, int]) -> dict[str, int]:
-        return dict(sorted(counts_by_reason.items(), key=lambda item: (-item[1], item[0])))
-
-    per_channel = {
-        ch: {**g.figures(), "handoff_reasons": ordered(by_reason.get(ch, {}))}
-        for ch, g in sorted(slices["channel"].items())
-    }
-    per_intent = {k: g.figures() for k, g in sorted(slices["intent"].items())}
-    series = []
-    for number in rng.bucket_numbers():
-        group = slices["bucket"].get(number) or _Group()
-        series.append({"start": rng.bucket_start(number).isoformat(), **group.figures()})
-    return {
-        "range": {
-            "since": rng.since.isoformat(),
-            "until": rng.until.isoformat(),
-            "bucket": rng.bucket.value,
-            "channel": rng.channel,
-        },
-        **overall.figures(),
-        "handoff_reasons": ordered(totals),
-        "per_channel": per_channel,
-        "per_intent": per_intent,
-        "series": series,
-    }
+            return _C.c.intent
+        return bucket_of(at, self.rng, self.dialect)

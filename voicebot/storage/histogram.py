@@ -11,7 +11,7 @@ error is bounded by the spread of the values inside one bin (< 6.25 % of the val
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, Integer, case, cast, func, literal
@@ -94,3 +94,21 @@ class Histogram:
     def summary(self) -> dict[str, float | None]:
         p50, p95 = self.percentile(50), self.percentile(95)
         return {"p50": None if p50 is None else round(p50, 1), "p95": None if p95 is None else round(p95, 1)}
+
+
+def percentile_of_bins(bins: Sequence[tuple[int, int, float, float]], total: int, q: float) -> float | None:
+    """The q-th percentile from only the bins that hold its ranks: (before, count, low, high), where
+    ``before`` counts the values in lower bins (what the SQL window gives, see dashboard_read)."""
+    if total <= 0:
+        return None
+    rank = (total - 1) * q / 100.0
+
+    def value_at(r: int) -> float:
+        for before, count, low, high in bins:
+            if before <= r < before + count:
+                return low if count == 1 else low + (high - low) * (r - before) / (count - 1)
+        raise IndexError(r)
+
+    low, high = math.floor(rank), math.ceil(rank)
+    at_low = value_at(low)
+    return at_low if low == high else at_low + (value_at(high) - at_low) * (rank - low)

@@ -26,7 +26,9 @@ from sqlalchemy import case, func, select
 
 from voicebot.storage import tables
 from voicebot.storage._common import utc
-from voicebot.storage.dashboard import DashboardQueries, DashboardRange, assemble
+from voicebot.storage.dashboard import Bucket, DashboardQueries, DashboardRange
+from voicebot.storage.dashboard_read import DashboardReader
+from voicebot.storage.dashboard_rollup import Rollup, day_start, whole_days
 from voicebot.storage.db import Database
 
 _C = tables.conversations
@@ -100,14 +102,23 @@ class MetricsRepository:
         result["per_channel"] = per_channel
         return result
 
-    async def dashboard(self, tenant_id: str, rng: DashboardRange) -> dict[str, Any]:
-        """Every dashboard figure for the conversations started in ``rng`` (one read snapshot)."""
-        queries = DashboardQueries(tenant_id, rng, self._db.engine.dialect.name)
-        dimensions = ("channel", "intent", "bucket")
+    async def dashboard(self, tenant_id: str, rng: DashboardRange, *, now: datetime) -> dict[str, Any]:
+        """Every dashboard figure for the conversations started in ``rng``.
+
+        Whole UTC days come from the daily rollup (brought up to date first, in a write
+        transaction); the hours before the first and after the last whole day, and ranges with hourly
+        buckets, from the base tables (voicebot.storage.dashboard_read)."""
+        dialect = self._db.engine.dialect.name
+        first, end = whole_days(rng.since, rng.until)
+        if rng.bucket is Bucket.HOUR or first >= end:
+            first = end = 0
+            spans = [(rng.since, rng.until)]
+        else:
+            async with self._db.engine.begin() as conn:
+                await Rollup(tenant_id, dialect).refresh(conn, first, end, utc(now))
+            edges = ((rng.since, day_start(first)), (day_start(end), rng.until))
+            spans = [(since, until) for since, until in edges if since < until]
+        base = DashboardQueries(tenant_id, rng, dialect, spans) if spans else None
+        reader = DashboardReader(tenant_id, rng, (first, end), base)
         async with self._db.reader.connect() as conn:
-            counts = (await conn.execute(queries.counts())).all()
-            human = (await conn.execute(queries.human_handle())).all()
-            reasons = (await conn.execute(queries.reasons())).all()
-            first = {d: (await conn.execute(queries.first_response(d))).all() for d in dimensions}
-            voice = {d: (await conn.execute(queries.voice_latency(d))).all() for d in dimensions}
-        return assemble(rng, counts, human, reasons, first, voice)
+            return await reader.run(conn)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     Date,
     DateTime,
     Dialect,
@@ -95,6 +96,7 @@ class ConversationRow(Base):
         Index(None, "tenant_id", "created_at"),
         Index(None, "tenant_id", "status"),
         Index(None, "tenant_id", "contact_key", "created_at"),
+        Index(None, "tenant_id", "updated_at"),
     )
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True, default=new_id)
@@ -119,6 +121,73 @@ class ConversationRow(Base):
     handle_ms: Mapped[float | None] = mapped_column(Float)  # start -> latest bot reply
     contact_key: Mapped[str | None] = mapped_column(String(330))  # who: customer id, else caller/email
     came_back: Mapped[bool | None] = mapped_column(Boolean)  # the same contact wrote again within 7 days
+
+
+class DashboardDayRow(Base):
+    """A UTC day whose dashboard rollup is up to date (voicebot.storage.dashboard_rollup)."""
+
+    __tablename__ = "dashboard_days"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # days since 1970
+    computed_at: Mapped[datetime]
+
+
+class DashboardStateRow(Base):
+    """Changes after ``watermark`` have not yet made their days' rollups stale."""
+
+    __tablename__ = "dashboard_state"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    watermark: Mapped[datetime]
+
+
+# The dashboard's sums of one day's conversations of one channel and intent ("" for none), in the
+# order of DASHBOARD_SUMS (their meaning: voicebot.storage.dashboard).
+DASHBOARD_SUMS = (
+    "conversations", "answered", "deflected", "handed", "csat_sum", "csat_n", "csat_1", "csat_2",
+    "csat_3", "csat_4", "csat_5", "closed", "came_back", "bot_handle_sum", "bot_handle_n",
+    "human_handle_sum", "human_handle_n",
+)  # fmt: skip
+dashboard_daily = Table(
+    "dashboard_daily",
+    Base.metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("channel", String(16), primary_key=True),
+    Column("intent", String(100), primary_key=True),
+    *(Column(name, Float, nullable=False) for name in DASHBOARD_SUMS),
+)
+
+
+class DashboardHistogramRow(Base):
+    """One histogram bin of one day and channel: ``metric`` first_response | voice_latency, by ``dim``
+    channel (``key`` "") or intent (``key`` the intent, "" for none)."""
+
+    __tablename__ = "dashboard_histogram"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    dim: Mapped[str] = mapped_column(String(8), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    bin: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+    low: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+
+
+class DashboardReasonRow(Base):
+    """Handoffs of one day's conversations of one channel by reason."""
+
+    __tablename__ = "dashboard_reasons"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class TurnRow(Base):
@@ -566,3 +635,7 @@ api_tokens = cast(Table, ApiTokenRow.__table__)
 console_sessions = cast(Table, ConsoleSessionRow.__table__)
 login_attempts = cast(Table, LoginAttemptRow.__table__)
 answer_reviews = cast(Table, AnswerReviewRow.__table__)
+dashboard_days = cast(Table, DashboardDayRow.__table__)
+dashboard_state = cast(Table, DashboardStateRow.__table__)
+dashboard_histogram = cast(Table, DashboardHistogramRow.__table__)
+dashboard_reasons = cast(Table, DashboardReasonRow.__table__)
