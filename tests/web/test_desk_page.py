@@ -176,3 +176,32 @@ async def test_an_operator_is_not_allowed_at_the_desk(server: Server, browser: A
         assert answer[0] == 403 and "'desk' permission" in answer[1]
     finally:
         await context.close()
+
+
+async def test_a_voice_handoff_is_offered_as_a_call(server: Server, browser: Any) -> None:
+    from playwright.async_api import expect
+
+    from voicebot.dialogue.types import Channel
+
+    started = await server.runtime.chat.start(channel=Channel.VOICE, caller="+38640111222")
+    await server.runtime.chat.send(started.conversation.id, "I want to talk to a person")
+    handoff = await server.runtime.handoffs.active_for(started.conversation.id)
+    assert handoff is not None
+    errors: list[str] = []
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await browser_login(
+            page, server.url, server.runtime, Role.AGENT, next_path=f"/desk?handoff={handoff.id}"
+        )
+        await expect(page.get_by_test_id("dk-channel")).to_have_text("Call")
+        await expect(page.get_by_test_id("dk-accept-call")).to_be_visible()
+        await expect(page.get_by_test_id("dk-take")).to_be_hidden()
+        await expect(page.get_by_test_id("dk-reply-box")).to_be_hidden()
+        await expect(page.get_by_test_id("dk-transcript")).to_contain_text("I want to talk to a person")
+        # the call component is loaded for the button (accepting a real call: tests/live, agentcall.js)
+        assert await page.evaluate("typeof window.agentCall.accept") == "function"
+    finally:
+        await context.close()
+    assert errors == []

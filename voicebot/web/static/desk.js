@@ -3,8 +3,8 @@
  * topics handoff. and conversation.) says it changed, plus a slow fallback every FALLBACK_MS. A selected
  * handoff is loaded in full from GET /v1/desk/handoffs/{id} (context first, then the customer, the
  * transcript, the e-mail thread); new turns of it arrive on the feed. Actions: POST .../take, .../reply
- * {text}, .../hand-back, .../close; a voice handoff is taken and then accepted in the browser with
- * window.agentCall (agentcall.js) when it is there. ?handoff=<id> or ?conversation=<id> selects one.
+ * {text}, .../hand-back, .../close; a voice handoff is accepted in the browser with window.agentCall
+ * (agentcall.js, which takes it and joins the held call) when it is there. ?handoff=<id> or ?conversation=<id> selects one.
  * Every piece of data is put on the page as text (textContent), never as HTML. window.vbDesk exposes
  * the page's state (used by the browser tests). */
 (function () {
@@ -346,10 +346,12 @@
       if (!window.agentCall) {
         return Promise.reject(new Error("calls cannot be answered from this page (agentcall.js is not loaded)."));
       }
-      var id = state.selected;
-      return post("take").then(function () { return window.agentCall.accept(id, audio); }).then(function () {
-        state.inCall = true;
-      });
+      // the call endpoint takes the handoff and connects in one step (no handoff taken without a call)
+      window.agentCall.onstate = function (callState) {
+        state.inCall = callState === "connecting" || callState === "connected";
+        if (state.detail) renderActions(state.detail.handoff);
+      };
+      return window.agentCall.accept(state.selected, audio);
     }, function () { return "The call is connected."; }, "Could not accept the call: ");
   });
   buttons.hangUp.addEventListener("click", function () {
