@@ -25,6 +25,7 @@ import httpx
 import pytest
 import yaml
 
+from bench.chat import api_token
 from tests.conftest import demo_tenant_with
 from tests.peers.sipp import SCENARIOS, free_port, invites_by_number, sipp_available, sipp_uas
 
@@ -120,8 +121,10 @@ async def test_kill_9_mid_call_and_restart_ends_every_contact_once(tmp_path: Pat
         tenant = demo_tenant_with(tmp_path, voice=voice)
         sip_port = free_port()
         proc, url = serve(tmp_path / "data", tenant, sip_port)
+        token = api_token(tmp_path / "data", env_extra={"VOICEBOT_TENANT_CONFIG": str(tenant)})
+        headers = {"Authorization": f"Bearer {token}"}
         try:
-            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as http:
                 created = await http.post(
                     "/v1/campaigns", json={"definition": campaign_file(), "contacts_csv": CONTACTS}
                 )
@@ -137,7 +140,7 @@ async def test_kill_9_mid_call_and_restart_ends_every_contact_once(tmp_path: Pat
                 os.killpg(proc.pid, signal.SIGKILL)  # the server and its workers; two calls are up
                 proc.wait(timeout=30)
                 proc, url = serve(tmp_path / "data", tenant, sip_port)
-            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as http:
                 await poll(http, f"/v1/campaigns/{cid}", lambda d: d["status"] == "completed", timeout_s=300)
                 attempts = (await http.get(f"/v1/campaigns/{cid}/attempts")).json()["attempts"]
                 contacts = (await http.get(f"/v1/campaigns/{cid}/results")).json()["contacts"]
