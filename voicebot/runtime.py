@@ -169,6 +169,7 @@ class Runtime:
             clock=self.clock,
             max_message_chars=self.settings.max_message_chars,
             live=self.live,
+            handoffs=self.handoffs,
         )
 
     def _warm_up(self) -> None:

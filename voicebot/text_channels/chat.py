@@ -81,7 +81,7 @@ class ChatService:
         self._manager = manager
         self._live = live or LiveBus()  # the console's live views (voicebot.live.bus)
         self._conversations = conversations
-        # human mode and the wait notices read the handoffs, on the conversations' database
+        # human mode and the wait notices read the handoffs (a repository on the same database)
         self._handoffs = handoffs or HandoffRepository(conversations._db)
         self._audit = audit
         self._clock = clock
