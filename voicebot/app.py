@@ -20,6 +20,7 @@ from voicebot import __version__, metrics
 from voicebot.api import auth as auth_routes
 from voicebot.api import campaigns as campaign_routes
 from voicebot.api import chat as chat_routes
+from voicebot.api import dashboard as dashboard_routes
 from voicebot.api import desk as desk_routes
 from voicebot.api import email as email_routes
 from voicebot.api import knowledge as knowledge_routes
@@ -305,6 +306,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(chat_routes.router)
     app.include_router(desk_routes.router)
     app.include_router(ops_routes.router)
+    app.include_router(dashboard_routes.router)
     app.include_router(email_routes.router)
     app.include_router(campaign_routes.router)
     app.include_router(review_routes.router)
