@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         64, ge=1, description="Campaign calls one process makes at once at most."
     )
 
+    redis_url: str | None = Field(
+        None,
+        description="redis://host:6379/0: the console's live events reach every process on every machine "
+        "(default: the processes of this machine, through Unix sockets).",
+    )
     session_hours: float = Field(
         12.0, gt=0, description="A console session ends after this long without use (and after 7 days)."
     )

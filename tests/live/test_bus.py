@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import uuid
 from pathlib import Path
+
+import pytest
 
 from voicebot.live.bus import LiveBus, bus_directory
 
@@ -89,3 +92,56 @@ def test_deployments_get_their_own_directory() -> None:
     assert a != bus_directory("sqlite+aiosqlite:////srv/b.db", "demo")
     assert a != bus_directory("sqlite+aiosqlite:////srv/a.db", "other")
     assert len(str(a / "1234567-12.sock")) < 100  # a socket path is limited to 107 bytes
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_up() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+async def test_buses_on_redis_share_events_like_processes_on_two_machines() -> None:
+    channel = f"voicebot:live:test-{uuid.uuid4().hex[:8]}"
+    first = LiveBus(redis_url=REDIS_URL, channel=channel)
+    second = LiveBus(redis_url=REDIS_URL, channel=channel)
+    other_deployment = LiveBus(redis_url=REDIS_URL, channel=channel + "-other")
+    for bus in (first, second, other_deployment):
+        await bus.start()
+    try:
+        for bus in (first, second, other_deployment):
+            assert bus._redis is not None
+            await asyncio.wait_for(bus._redis.connected.wait(), 10)
+        async with (
+            first.subscribe("handoff.") as on_first,
+            second.subscribe("handoff.") as on_second,
+            other_deployment.subscribe() as elsewhere,
+        ):
+            first.publish("handoff.waiting", {"n": 1}, payload=b"\x00\xff")
+            got = await next_event(on_second)
+            assert got.data == {"n": 1} and got.payload == b"\x00\xff"  # type: ignore[attr-defined]
+            assert (await next_event(on_first)).data == {"n": 1}  # type: ignore[attr-defined]
+            await asyncio.sleep(0.2)
+            assert on_first._queue.empty() and elsewhere._queue.empty()  # no echo, no other deployment
+    finally:
+        for bus in (first, second, other_deployment):
+            await bus.stop()
+
+
+async def test_an_unreachable_redis_never_blocks_publishing() -> None:
+    bus = LiveBus(redis_url="redis://127.0.0.1:9/0", channel="voicebot:live:nowhere")
+    await bus.start()
+    try:
+        async with bus.subscribe("x") as local:
+            for n in range(5):
+                bus.publish("x", {"n": n})
+            assert [(await next_event(local)).data["n"] for _ in range(5)] == list(range(5))  # type: ignore[attr-defined]
+    finally:
+        await bus.stop()

@@ -10,6 +10,9 @@ Delivery is best effort and never blocks a conversation: a subscriber that does 
 its oldest events (``Subscription.dropped`` counts them), a sibling whose socket buffer is full
 misses that event. Live views load their state from the API first and apply events on top.
 
+Across machines (``VOICEBOT_REDIS_URL``), the same datagrams travel on one Redis pub/sub channel per
+deployment instead (voicebot.live.redis_link).
+
 Wire form of one datagram: a JSON header {"topic", "data", "at", "origin"}, a newline, the payload.
 """
 
@@ -28,9 +31,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from voicebot.live.redis_link import RedisLink
 
 log = logging.getLogger(__name__)
 
@@ -82,17 +88,31 @@ class Subscription:
         self._bus._subscriptions.discard(self)
 
 
+def deployment_key(database_url: str, tenant_id: str) -> str:
+    """Processes on one database serving one tenant are one deployment and share their events."""
+    return hashlib.sha256(f"{database_url}\n{tenant_id}".encode()).hexdigest()[:16]
+
+
 def bus_directory(database_url: str, tenant_id: str) -> Path:
     """The rendezvous directory of one deployment (short: a socket path is limited to 107 bytes)."""
-    key = hashlib.sha256(f"{database_url}\n{tenant_id}".encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"voicebot-live-{os.getuid()}" / key
+    return (
+        Path(tempfile.gettempdir()) / f"voicebot-live-{os.getuid()}" / deployment_key(database_url, tenant_id)
+    )
 
 
 class LiveBus:
-    """In-process fan-out, plus the sibling processes when started with a ``directory``."""
+    """In-process fan-out, plus the sibling processes when started with a ``directory``, or every
+    process of the deployment on any machine with a ``redis_url`` (then the directory is not used)."""
 
-    def __init__(self, directory: Path | None = None) -> None:
-        self._directory = directory
+    def __init__(
+        self, directory: Path | None = None, *, redis_url: str | None = None, channel: str = "voicebot:live"
+    ) -> None:
+        self._directory = None if redis_url else directory
+        self._redis: RedisLink | None = None
+        if redis_url:
+            from voicebot.live.redis_link import RedisLink
+
+            self._redis = RedisLink(redis_url, channel, self._accept)
         self._subscriptions: set[Subscription] = set()
         self._socket: socket.socket | None = None
         self._path: Path | None = None
@@ -101,6 +121,9 @@ class LiveBus:
         self.send_failures = 0
 
     async def start(self) -> None:
+        if self._redis is not None:
+            await self._redis.start()
+            return
         if self._directory is None or self._socket is not None:
             return
         self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -115,6 +138,8 @@ class LiveBus:
         asyncio.get_running_loop().add_reader(sock.fileno(), self._receive)
 
     async def stop(self) -> None:
+        if self._redis is not None:
+            await self._redis.stop()
         if self._socket is None:
             return
         with contextlib.suppress(Exception):
@@ -136,7 +161,7 @@ class LiveBus:
         """Deliver to this process's subscribers and send to every sibling; never raises on delivery."""
         event = LiveEvent(topic, data, payload)
         self._deliver(event)
-        if self._socket is None or self._directory is None:
+        if self._redis is None and (self._socket is None or self._directory is None):
             return
         try:
             header = orjson.dumps({"topic": topic, "data": data, "at": event.at, "origin": self._origin})
@@ -147,6 +172,10 @@ class LiveBus:
         if len(datagram) > MAX_DATAGRAM:
             log.warning("live event %s is %d bytes; not sent to the other processes", topic, len(datagram))
             return
+        if self._redis is not None:
+            self._redis.send(datagram)
+            return
+        assert self._socket is not None
         for peer in self._peers():
             try:
                 self._socket.sendto(datagram, str(peer))
@@ -177,13 +206,18 @@ class LiveBus:
                 return
             except OSError:
                 return
-            header, _, payload = datagram.partition(b"\n")
-            try:
-                meta = orjson.loads(header)
-                event = LiveEvent(str(meta["topic"]), dict(meta["data"]), payload, float(meta["at"]))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                log.warning("live bus: an unreadable datagram was dropped")
-                continue
+            self._accept(datagram)
+
+    def _accept(self, datagram: bytes) -> None:
+        """A sibling's event, to this process's subscribers (this process's own are skipped)."""
+        header, _, payload = datagram.partition(b"\n")
+        try:
+            meta = orjson.loads(header)
+            event = LiveEvent(str(meta["topic"]), dict(meta["data"]), payload, float(meta["at"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("live bus: an unreadable datagram was dropped")
+            return
+        if meta.get("origin") != self._origin:
             self._deliver(event)
 
     def _deliver(self, event: LiveEvent) -> None:
