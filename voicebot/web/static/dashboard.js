@@ -113,7 +113,7 @@
     return {
       type: "line",
       data: { labels: [], datasets: sets.map(function (s, i) {
-        return { label: s, data: [], borderColor: COLORS[i], backgroundColor: COLORS[i], spanGaps: true, tension: 0.25, pointRadius: 2 };
+        return { label: s, data: [], borderColor: COLORS[i], backgroundColor: COLORS[i], spanGaps: true, tension: 0, pointRadius: 2 };
       }) },
       options: { responsive: true, maintainAspectRatio: false, animation: false, interaction: { mode: "index", intersect: false },
         scales: { y: { beginAtZero: true, title: { display: !!unit, text: unit } } } }
