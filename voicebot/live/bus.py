@@ -149,6 +149,8 @@ class LiveBus:
         if self._path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._path.unlink()
+            with contextlib.suppress(OSError):  # the last process of the deployment tidies up
+                self._path.parent.rmdir()
 
     def subscribe(self, *prefixes: str, maxsize: int = 1000) -> Subscription:
         return Subscription(self, prefixes, maxsize)
