@@ -236,6 +236,7 @@ async def run_call(
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(task)
     outcome = dialogue.outcome
+    live.register()
     try:
         await runner.run()
     finally:

@@ -6,7 +6,8 @@
   and, when the tenant's ``voice.record_calls`` is on, the WAV recording at
   ``voicebot.live.recordings.recording_path``;
 * the agent bridge (voicebot.pipeline.agent_bridge) and its two processors;
-* the call's entry in this process's call directory (voicebot.live.calls).
+* the call's entry in this process's call directory (voicebot.live.calls), added by ``register``
+  just before the pipeline runs.
 
 ``close`` undoes all of it and publishes ``conversation.ended`` on the live bus.
 """
@@ -62,8 +63,11 @@ class CallLive:
         tap = CallAudioTap(sinks, watchers=[listen.watch])
         bridge = AgentBridge(conversation_id, speech, tap)
         entry = LiveCall(conversation_id, call_id, channel, caller, runtime.clock(), bridge)
-        call_directory(runtime).add(entry)
         return cls(runtime, entry, tap, listen, bridge, HoldGate(bridge), BridgeProcessor(bridge), recording)
+
+    def register(self) -> None:
+        """The call runs: the API may find it (``close`` removes it again)."""
+        call_directory(self.runtime).add(self.entry)
 
     async def close(self, *, reason: str, turns: int, duration_s: float) -> Path | None:
         """The call is over: leave the directory, close the legs, tell the live board."""
