@@ -132,7 +132,11 @@ class LiveBus:
             path.unlink()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.setblocking(False)
-        sock.bind(str(path))
+        try:
+            sock.bind(str(path))
+        except FileNotFoundError:  # the last sibling removed the directory as it stopped: make it again
+            self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            sock.bind(str(path))
         os.chmod(path, 0o600)
         self._socket, self._path = sock, path
         asyncio.get_running_loop().add_reader(sock.fileno(), self._receive)
