@@ -31,6 +31,7 @@ from voicebot.live.recordings import recording_path
 from voicebot.runtime import Runtime
 
 SCREENSHOT = Path("/tmp/review.png")
+SCREENSHOT_CONVERSATION = Path("/tmp/review-conversation.png")
 TIMEOUT_MS = 30_000  # hang guards only; nothing here asserts on speed
 ANSWER = "Yes: our service centre repairs drones of every brand we sell; bring it in with the receipt."
 
@@ -170,6 +171,7 @@ async def test_supervisor_reviews_marks_and_fills_a_gap(server: Server) -> None:
             "wrong — It is 30 days since the policy change"
         )
         await expect(conversations.first).to_contain_text("1 marked wrong")
+        await page.screenshot(path=str(SCREENSHOT_CONVERSATION), full_page=True)
         listed = await server.client.get("/v1/review/conversations", params={"marked": "wrong"})
         assert [c["id"] for c in listed.json()["conversations"]] == [server.ids["returns"]]
 
