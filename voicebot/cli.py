@@ -261,6 +261,20 @@ def kb_ingest(
     _run(_kb_ingest(_settings(config), path))
 
 
+async def _announce_knowledge_change(settings: Settings, tenant_id: str, files: int) -> None:
+    """Running servers of this deployment reload the knowledge base (voicebot.knowledge.live)."""
+    from voicebot.knowledge.live import TOPIC
+    from voicebot.live.bus import deployment_bus
+
+    bus = deployment_bus(settings.resolved_database_url(), tenant_id, settings.redis_url)
+    await bus.start()
+    try:
+        bus.publish(TOPIC, {"origin": "cli", "at": datetime.now(UTC).isoformat(), "files": files})
+        await asyncio.sleep(0.1)  # Redis: let the send task publish before the link closes
+    finally:
+        await bus.stop()
+
+
 async def _kb_ingest(settings: Settings, paths: list[Path]) -> None:
     from voicebot.config import load_tenant
     from voicebot.knowledge.store import ingest_paths
@@ -274,6 +288,7 @@ async def _kb_ingest(settings: Settings, paths: list[Path]) -> None:
         report = await ingest_paths(KnowledgeRepository(db), tenant, paths, now=utc_now())
     finally:
         await db.stop()
+    await _announce_knowledge_change(settings, tenant.id, report.files)
     table = Table("passages", "approved", "drafts", "files", "skipped")
     table.add_row(
         str(report.passages),

@@ -30,7 +30,7 @@ from voicebot.errors import ModelError
 from voicebot.knowledge.embeddings import MODEL_NAME, BatchingEmbedder, Embedder, load_embedder
 from voicebot.knowledge.retrieval import KnowledgeBase, answer_text
 from voicebot.knowledge.store import sync_knowledge
-from voicebot.live.bus import LiveBus, bus_directory, deployment_key
+from voicebot.live.bus import deployment_bus
 from voicebot.storage import (
     AuditRepository,
     ConversationRepository,
@@ -106,12 +106,7 @@ class Runtime:
         self.users = UserRepository(self.db, self.tenant.id)
         self.auth = AuthService(self.users, self.audit, settings, clock)
         # every process on this database and tenant sees the others' live events (voicebot.live.bus)
-        url = settings.resolved_database_url()
-        self.live = LiveBus(
-            bus_directory(url, self.tenant.id),
-            redis_url=settings.redis_url,
-            channel=f"voicebot:live:{deployment_key(url, self.tenant.id)}",
-        )
+        self.live = deployment_bus(settings.resolved_database_url(), self.tenant.id, settings.redis_url)
         self._speech_override = speech
         # voicebot.pipeline.speech.SpeechModels (or a fake) when tenant.voice.enabled, else None
         self.speech: Any = None

@@ -230,3 +230,12 @@ class LiveBus:
         for subscription in list(self._subscriptions):
             if subscription.wants(event.topic):
                 subscription.offer(event)
+
+
+def deployment_bus(database_url: str, tenant_id: str, redis_url: str | None) -> LiveBus:
+    """The bus every process of one deployment shares (Redis when configured, else this machine's)."""
+    return LiveBus(
+        bus_directory(database_url, tenant_id),
+        redis_url=redis_url,
+        channel=f"voicebot:live:{deployment_key(database_url, tenant_id)}",
+    )
