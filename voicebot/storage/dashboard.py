@@ -9,6 +9,7 @@ audit entries written by the call pipeline in the range. Python only merges a fe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from sqlalchemy import (
 )
 
 from voicebot.storage import tables
-from voicebot.storage.histogram import bin_expression
+from voicebot.storage.histogram import bin_expression, coarse
 
 _C = tables.conversations
 _H = tables.handoffs
@@ -107,6 +108,17 @@ def _millis_between(start: Any, end: Any, dialect: str) -> ColumnElement[float]:
 FIELDS = tables.DASHBOARD_SUMS
 
 
+def _value(metric: str) -> ColumnElement[float]:
+    return _C.c.first_response_ms if metric == "first_response" else _A.c.details["v2v_ms"].as_float()
+
+
+@functools.lru_cache(maxsize=16)
+def _binned(metric: str, dialect: str, is_coarse: bool) -> ColumnElement[int]:
+    """The bin of ``metric``'s value; built once (a CASE of OCTAVES branches costs to construct)."""
+    fine = bin_expression(_value(metric), dialect)
+    return coarse(fine) if is_coarse else fine
+
+
 class DashboardQueries:
     """Builds and runs the dashboard's statements on one connection."""
 
@@ -132,77 +144,75 @@ class DashboardQueries:
             where.append(_C.c.channel == self.rng.channel)
         return where
 
-    def key(self, dimension: str, at: Any) -> ColumnElement[str]:
-        """The text key of a slice: "" for everything, the channel, the intent ("" for none), or
-        the series bucket's number."""
+    # -- the base tables' parts of the read statements (voicebot.storage.dashboard_read) -----------
+    # One scan per table into a CTE grouped by (bucket, channel, intent[, bin]); each dimension
+    # regroups that CTE, so the base tables are read once per statement, whatever the dimensions.
+    @staticmethod
+    def _key(cte: Any, dimension: str) -> ColumnElement[Any]:
+        """The text key of a slice: "" for everything, the channel, the intent ("" for none), or the
+        series bucket's number."""
         if dimension == "all":
             return literal_column("''")
         if dimension == "channel":
-            return _C.c.channel
+            return cast(cte.c.channel, String)
         if dimension == "intent":
-            return func.coalesce(_C.c.intent, literal_column("''"))
-        return cast(bucket_of(at, self.rng, self.dialect), String)
+            return func.coalesce(cte.c.intent, literal_column("''"))
+        return cast(cte.c.b, String)
 
-    # -- the parts of the read statements (voicebot.storage.dashboard_read) ----------------------
-    def counts_part(self, dimension: str) -> Select[Any]:
-        """(d, k, *FIELDS) of one dimension (the human handle sums 0: see human_part)."""
-        key = self.key(dimension, _C.c.created_at)
-        sums = list(self.counts().selected_columns)[3:]
-        zeros: list[Any] = [literal_column("0.0").label(f) for f in FIELDS[len(sums) :]]
-        return (
-            select(
-                literal_column(f"'{dimension}'").label("d"),
-                key.label("k"),
-                *(c.label(f) for c, f in zip(sums, FIELDS, strict=False)),
-                *zeros,
-            )
-            .where(*self._cohort())
-            .group_by(key)
-        )
+    def sums_parts(self, dimensions: Sequence[str]) -> list[Select[Any]]:
+        """(d, k, *FIELDS) per dimension, from the conversations and from the handoffs."""
+        counts, human = self.counts().cte("base_counts"), self.human_handle().cte("base_human")
+        zero: ColumnElement[Any] = literal_column("0.0")
+        parts: list[Select[Any]] = []
+        for dimension in dimensions:
+            for cte, own in ((counts, FIELDS[:-2]), (human, FIELDS[-2:])):
+                key = self._key(cte, dimension)
+                columns = [func.sum(cte.c[f]).label(f) if f in own else zero.label(f) for f in FIELDS]
+                parts.append(
+                    select(literal_column(f"'{dimension}'").label("d"), key.label("k"), *columns).group_by(
+                        key
+                    )
+                )
+        return parts
 
-    def human_part(self, dimension: str) -> Select[Any]:
-        key = self.key(dimension, _C.c.created_at)
-        done = and_(_H.c.taken_at.is_not(None), _H.c.closed_at.is_not(None))
-        zeros: list[Any] = [literal_column("0.0").label(f) for f in FIELDS[:-2]]
-        return (
-            select(
-                literal_column(f"'{dimension}'").label("d"),
-                key.label("k"),
-                *zeros,
-                func.sum(_millis_between(_H.c.taken_at, _H.c.closed_at, self.dialect)).label(FIELDS[-2]),
-                func.count().label(FIELDS[-1]),
-            )
-            .select_from(_H.join(_C, _C.c.id == _H.c.conversation_id))
-            .where(*self._cohort(), done)
-            .group_by(key)
-        )
-
-    def histogram_part(self, metric: str, dimension: str) -> Select[Any]:
-        """(d, k, bin, n, lo, hi) of ``metric`` by one dimension."""
-        value, at, where, joined = self._metric(metric, needs_conversation=dimension in ("channel", "intent"))
-        key = self.key(dimension, at)
-        binned = bin_expression(value, self.dialect)
+    def histogram_parts(self, metric: str, dimensions: Sequence[str]) -> list[Select[Any]]:
+        """(d, k, bin, n, lo, hi) of ``metric`` per dimension (coarse bins per intent)."""
+        value, at, where, joined = self._metric(metric, needs_conversation=True)
+        fine = _binned(metric, self.dialect, False).label("bin")
         query: Any = select(
-            literal_column(f"'{dimension}'").label("d"),
-            key.label("k"),
-            binned.label("bin"),
+            bucket_of(at, self.rng, self.dialect).label("b"),
+            _C.c.channel,
+            _C.c.intent,
+            fine,
             func.count().label("n"),
             func.min(value).label("lo"),
             func.max(value).label("hi"),
         )
         if joined:
             query = query.select_from(_A.join(_C, _C.c.id == _A.c.conversation_id))
-        group = [binned] if dimension == "all" else [key, binned]
-        return query.where(*where).group_by(*group)
+        cte = query.where(*where).group_by("b", _C.c.channel, _C.c.intent, fine).cte(f"base_{metric}")
+        parts: list[Select[Any]] = []
+        for dimension in dimensions:
+            key = self._key(cte, dimension)
+            binned = coarse(cte.c.bin) if dimension == "intent" else cte.c.bin
+            part = select(
+                literal_column(f"'{dimension}'").label("d"),
+                key.label("k"),
+                binned.label("bin"),
+                func.sum(cte.c.n).label("n"),
+                func.min(cte.c.lo).label("lo"),
+                func.max(cte.c.hi).label("hi"),
+            )
+            parts.append(part.group_by(binned) if dimension == "all" else part.group_by(key, binned))
+        return parts
 
     def _metric(
         self, metric: str, *, needs_conversation: bool
     ) -> tuple[ColumnElement[float], Any, list[ColumnElement[bool]], bool]:
         """(value, its time column, the WHERE, whether the audit rows join their conversation)."""
+        value = _value(metric)
         if metric == "first_response":
-            value = _C.c.first_response_ms
             return value, _C.c.created_at, [*self._cohort(), value.is_not(None)], False
-        value = _A.c.details["v2v_ms"].as_float()
         where = [
             _A.c.tenant_id == self.tenant_id,
             _A.c.action == VOICE_LATENCY_ACTION,
@@ -227,17 +237,26 @@ class DashboardQueries:
                 bucket_of(_C.c.created_at, self.rng, self.dialect).label("b"),
                 _C.c.channel,
                 _C.c.intent,
-                func.count(),
-                func.count(_C.c.first_response_ms),
-                when(answered & without_human.is_(True)),
-                when(answered & without_human.is_(False)),
-                func.coalesce(func.sum(_C.c.csat), 0),
-                func.count(_C.c.csat),
-                *(when(_C.c.csat == k) for k in range(1, 6)),
-                when(closed),
-                when(closed & _C.c.came_back.is_(True)),
-                when(bot_only & _C.c.handle_ms.is_not(None), _C.c.handle_ms),
-                when(bot_only & _C.c.handle_ms.is_not(None)),
+                *(
+                    column.label(name)
+                    for column, name in zip(
+                        (
+                            func.count(),
+                            func.count(_C.c.first_response_ms),
+                            when(answered & without_human.is_(True)),
+                            when(answered & without_human.is_(False)),
+                            func.coalesce(func.sum(_C.c.csat), 0),
+                            func.count(_C.c.csat),
+                            *(when(_C.c.csat == k) for k in range(1, 6)),
+                            when(closed),
+                            when(closed & _C.c.came_back.is_(True)),
+                            when(bot_only & _C.c.handle_ms.is_not(None), _C.c.handle_ms),
+                            when(bot_only & _C.c.handle_ms.is_not(None)),
+                        ),
+                        FIELDS,
+                        strict=False,
+                    )
+                ),
             )
             .where(*self._cohort())
             .group_by("b", _C.c.channel, _C.c.intent)
@@ -250,8 +269,8 @@ class DashboardQueries:
                 bucket_of(_C.c.created_at, self.rng, self.dialect).label("b"),
                 _C.c.channel,
                 _C.c.intent,
-                func.sum(_millis_between(_H.c.taken_at, _H.c.closed_at, self.dialect)),
-                func.count(),
+                func.sum(_millis_between(_H.c.taken_at, _H.c.closed_at, self.dialect)).label(FIELDS[-2]),
+                func.count().label(FIELDS[-1]),
             )
             .select_from(_H.join(_C, _C.c.id == _H.c.conversation_id))
             .where(*self._cohort(), done)
@@ -271,10 +290,11 @@ class DashboardQueries:
 
     def histogram(self, metric: str, group: Sequence[str]) -> Select[Any]:
         """(*group keys, bin, count, min, max) of ``metric`` (first_response | voice_latency)
-        grouped by ``group``, a sequence of bucket / channel / intent (the rollup's days)."""
+        grouped by ``group``, a sequence of bucket / channel / intent (the rollup's days); coarse
+        bins when grouped by intent."""
         value, at, where, joined = self._metric(metric, needs_conversation=any(d != "bucket" for d in group))
         keys = [self._dimension(d, at).label(f"k{i}") for i, d in enumerate(group)]
-        binned = bin_expression(value, self.dialect).label("bin")
+        binned = _binned(metric, self.dialect, "intent" in group).label("bin")
         query = select(*keys, binned, func.count(), func.min(value), func.max(value))
         if joined:
             query = query.select_from(_A.join(_C, _C.c.id == _A.c.conversation_id))

@@ -88,8 +88,8 @@ class DashboardReader:
                     .where(*self._days(_DAILY))
                     .group_by(key)
                 )
-            if self.base is not None:
-                parts += [self.base.counts_part(dimension), self.base.human_part(dimension)]
+        if self.base is not None:
+            parts += self.base.sums_parts(_SLICES)
         u = union_all(*parts).subquery()
         return select(u.c.d, u.c.k, *(func.sum(u.c[f]) for f in FIELDS)).group_by(u.c.d, u.c.k)
 
@@ -115,8 +115,8 @@ class DashboardReader:
         for dimension in DIMENSIONS:
             if self._rolled:
                 parts.append(self._rolled_bins(metric, dimension))
-            if self.base is not None:
-                parts.append(self.base.histogram_part(metric, dimension))
+        if self.base is not None:
+            parts += self.base.histogram_parts(metric, DIMENSIONS)
         u = union_all(*parts).subquery()
         merged = (
             select(
@@ -149,12 +149,22 @@ class DashboardReader:
             counted.c.d, counted.c.k, counted.c.n, counted.c.lo, counted.c.hi, before, counted.c.total
         ).where(or_(holds(0.5), holds(0.95)))
 
+    def _rolled_dim(self, dimension: str) -> str:
+        """Which rollup histogram a dimension reads: per intent of all channels or of the filtered
+        one (coarse bins); everything and the series from the all-channel one unless filtered."""
+        filtered = self.rng.channel is not None
+        if dimension == "intent":
+            return "chintent" if filtered else "intent"
+        if dimension in ("all", "bucket") and not filtered:
+            return "day"
+        return "channel"
+
     def _rolled_bins(self, metric: str, dimension: str) -> Select[Any]:
         by_intent = dimension == "intent"
         where = [
             *self._days(_HIST),
             _HIST.c.metric == metric,
-            _HIST.c.dim == ("intent" if by_intent else "channel"),
+            _HIST.c.dim == self._rolled_dim(dimension),
         ]
         key: ColumnElement[Any]
         if dimension == "all":

@@ -2,7 +2,8 @@
 conversation.
 
 Whole UTC days are summed once into ``dashboard_daily`` (the sums by channel and intent),
-``dashboard_histogram`` (histogram bins by channel, and by channel and intent) and
+``dashboard_histogram`` (histogram bins of all channels, by channel, by intent, by channel and
+intent) and
 ``dashboard_reasons``; ``dashboard_days`` lists the days that are up to date. Conversations keep
 changing after their day (a CSAT answer, an agent closing the handoff, the customer coming back),
 so before a read :meth:`Rollup.refresh` finds what changed since the tenant's watermark, with the
@@ -38,7 +39,14 @@ from voicebot.storage.dashboard import (
 DAY = 86_400
 MARGIN = timedelta(minutes=2)
 METRICS = ("first_response", "voice_latency")
-_HISTOGRAM_GROUPS = (("channel", ("bucket", "channel")), ("intent", ("bucket", "channel", "intent")))
+# the rollup's histograms: of all channels and by channel (fine bins), by intent of all channels
+# and by channel and intent (for a channel filter; both in coarse bins: histogram.coarse)
+_HISTOGRAM_GROUPS = (
+    ("day", ("bucket",)),
+    ("channel", ("bucket", "channel")),
+    ("intent", ("bucket", "intent")),
+    ("chintent", ("bucket", "channel", "intent")),
+)
 
 _C = tables.conversations
 _H = tables.handoffs
@@ -156,17 +164,14 @@ class Rollup:
         ]
         bins: list[dict[str, Any]] = []
         for metric in METRICS:
-            for dim, group in (
-                ("channel", ("bucket", "channel")),
-                ("intent", ("bucket", "channel", "intent")),
-            ):
-                for b, channel, *rest in (await conn.execute(queries.histogram(metric, group))).all():
-                    key = (rest.pop(0) or "") if dim == "intent" else ""
-                    number, n, low, high = rest
+            for dim, group in _HISTOGRAM_GROUPS:
+                for row in (await conn.execute(queries.histogram(metric, group))).all():
+                    keys = dict(zip(group, row[: len(group)], strict=True))
+                    number, n, low, high = row[len(group) :]
                     bins.append(
-                        {**in_days, "metric": metric, "dim": dim, "day": int(b), "channel": channel or "",
-                         "key": key, "bin": int(number), "count": int(n), "low": float(low),
-                         "high": float(high)}
+                        {**in_days, "metric": metric, "dim": dim, "day": int(keys["bucket"]),
+                         "channel": keys.get("channel") or "", "key": keys.get("intent") or "",
+                         "bin": int(number), "count": int(n), "low": float(low), "high": float(high)}
                     )  # fmt: skip
         reasons = [
             {**in_days, "day": int(b), "channel": ch, "reason": reason, "count": int(n)}

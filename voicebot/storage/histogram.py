@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Integer, case, cast, func, literal
 
 SUB_BINS = 16  # bins per doubling
 OCTAVES = 26  # 1 ms .. 2**26 ms (18.6 h); larger values share the last bin
+COARSE = 4  # fine bins per coarse bin (4 per doubling: the per-intent figures, see coarse())
 
 
 def bin_expression(value: ColumnElement[float], dialect: str) -> ColumnElement[int]:
@@ -32,6 +33,14 @@ def bin_expression(value: ColumnElement[float], dialect: str) -> ColumnElement[i
         low = float(2**k)
         whens.append((value < 2.0 * low, 1 + k * SUB_BINS + trunc((value - low) * (SUB_BINS / low))))
     return case(*whens, else_=literal(1 + OCTAVES * SUB_BINS))
+
+
+def coarse(number: ColumnElement[int]) -> ColumnElement[int]:
+    """The coarse bin of a fine bin number (0 stays 0; then COARSE fine bins each, in order).
+
+    Per-intent histograms use them: a day of one intent holds few values, so fine bins would keep
+    about one rollup row per conversation."""
+    return (number + (COARSE - 1)) // COARSE
 
 
 @dataclass(slots=True)
