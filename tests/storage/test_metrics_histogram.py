@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Float, literal, select
 
 from voicebot.storage import Database, percentile
-from voicebot.storage.histogram import OCTAVES, SUB_BINS, Histogram, bin_expression
+from voicebot.storage.histogram import COARSE, OCTAVES, SUB_BINS, Histogram, bin_expression, coarse
 
 
 async def _bins(db: Database, values: list[float]) -> list[int]:
@@ -65,3 +65,16 @@ def test_merge_adds_counts_and_widens_bins() -> None:
     merged = Histogram().merge([a, b])
     assert merged.count == 4
     assert (merged.bins[3].count, merged.bins[3].low, merged.bins[3].high) == (3, 4.5, 6.0)
+
+
+async def test_coarse_bins_keep_order_and_a_quarter_of_the_resolution(db: Database) -> None:
+    values = [0.5, 1.0, 1.2, 2.0, 3.9, 100.0, 130.0, 1000.0]
+    dialect = db.engine.dialect.name
+    async with db.reader.connect() as conn:
+        fine = [int(await conn.scalar(select(bin_expression(literal(v, Float), dialect)))) for v in values]
+        rough = [
+            int(await conn.scalar(select(coarse(bin_expression(literal(v, Float), dialect))))) for v in values
+        ]
+    assert rough == sorted(rough) and rough[0] == 0
+    assert rough == [(f + COARSE - 1) // COARSE for f in fine]
+    assert rough[1] == rough[2] and rough[3] != rough[4]  # 1-1.25 ms share one bin; 2 and 3.9 ms do not
