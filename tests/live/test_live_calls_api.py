@@ -11,6 +11,7 @@ import websockets
 
 from tests.auth_helpers import token_headers
 from tests.conftest import SESSION_LOOP
+from tests.live.test_agent_bridge import BrowserLeg
 from voicebot.auth.roles import Role
 from voicebot.dialogue.types import Channel
 from voicebot.live.calls import call_directory
@@ -76,7 +77,8 @@ async def test_whisper_and_accept_say_why_the_media_is_out_of_reach(desk_server:
     url, runtime, _ = desk_server
     supervisor = await token_headers(runtime, Role.SUPERVISOR)
     agent = await token_headers(runtime, Role.AGENT)
-    # a call whose media is not in this process (another worker, or moved out by SIP REFER)
+    # a call whose media no worker runs (moved out by SIP REFER, or its worker stopped): the
+    # request crosses the live bus and nobody answers
     elsewhere = await runtime.chat.start(channel=Channel.VOICE, caller="+38640111222")
     assert call_directory(runtime).get(elsewhere.conversation.id) is None
     chat = await runtime.chat.start(channel=Channel.CHAT)
@@ -85,11 +87,22 @@ async def test_whisper_and_accept_say_why_the_media_is_out_of_reach(desk_server:
     waiting = await runtime.handoffs.list(runtime.tenant.id)
     chat_handoff = next(h for h in waiting if h.conversation_id == chat.conversation.id)
     async with httpx.AsyncClient(base_url=url) as client:
-        far = await client.post(
+        # a bad offer is refused before any worker is asked
+        bad = await client.post(
             f"/v1/live/calls/{elsewhere.conversation.id}/whisper", json=OFFER, headers=supervisor
         )
+        assert bad.status_code == 422
+        whisperer, offer = await BrowserLeg.offer(800.0, send_only=True)
+        try:
+            far = await client.post(
+                f"/v1/live/calls/{elsewhere.conversation.id}/whisper",
+                json={"sdp": offer, "type": "offer"},
+                headers=supervisor,
+            )
+        finally:
+            await whisperer.close()
         assert far.status_code == 409
-        assert "not in this server process" in far.json()["error"]["message"]
+        assert "no running server process" in far.json()["error"]["message"]
         not_a_call = await client.post(
             f"/v1/live/calls/{chat.conversation.id}/whisper", json=OFFER, headers=supervisor
         )

@@ -9,9 +9,11 @@
     DELETE /v1/desk/handoffs/{handoff_id}/call   (desk) the agent hangs up
     POST /v1/live/calls/{conversation_id}/whisper  (live) speak to the agent only: SDP offer -> answer
 
-A call's media lives in the worker process that runs it: the audio socket reaches it from any
-worker over the live bus, but the WebRTC legs must land on that process; elsewhere they get a 409
-saying why.
+A call's media lives in the worker process that runs it; every route works from any worker. The
+audio socket follows the call's frames on the live bus; a WebRTC leg is answered by the worker that
+got the request, and when the call runs elsewhere its audio is relayed over the bus to the call's
+worker, which accepts or refuses the leg by the same rules (voicebot.live.relay). A call that no
+worker runs gets a 409 saying why.
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ from pydantic import BaseModel, Field
 from voicebot.auth.guard import Principal, require, websocket_principal
 from voicebot.auth.roles import Permission
 from voicebot.errors import ConflictError, InputError, NotFoundError
+from voicebot.live import relay
 from voicebot.live.calls import LiveCall, call_directory
 from voicebot.live.listen import listening
+from voicebot.live.relay import MediaOp
+from voicebot.pipeline.agent_leg import UNREACHABLE, BrowserRelay
 from voicebot.pipeline.call_tap import FRAME_MS, TAP_RATE
 from voicebot.pipeline.webrtc_transport import IcePolicy
 
@@ -168,8 +173,9 @@ def _policy(request: Request) -> IcePolicy:
     return calls.policy if calls is not None else IcePolicy()
 
 
-async def _call_here(runtime: Any, conversation_id: str) -> LiveCall:
-    """The call in this process, or a 409 saying why its media cannot be reached from here."""
+async def _local_call(runtime: Any, conversation_id: str) -> LiveCall | None:
+    """The call in this process, None when it may run in another worker (its media is then relayed
+    over the bus), or a 409 (404) when it is no call or has ended."""
     call = call_directory(runtime).get(conversation_id)
     if call is not None:
         return call
@@ -177,10 +183,7 @@ async def _call_here(runtime: Any, conversation_id: str) -> LiveCall:
     if record.channel != "voice":
         raise ConflictError(f"conversation {conversation_id} is a {record.channel}, not a call")
     if str(record.status) in ("active", "handoff"):
-        raise ConflictError(
-            "this call's media is not in this server process (it runs in another worker, or it was "
-            "transferred out by SIP REFER or a carrier redirect): it cannot be bridged from here"
-        )
+        return None
     raise ConflictError(f"the call has ended ({record.status})")
 
 
@@ -199,13 +202,28 @@ async def accept_call(
     handoff = await runtime.handoffs.get(handoff_id)
     if handoff.channel != "voice":
         raise ConflictError(f"handoff {handoff_id} is a {handoff.channel} conversation, not a call")
-    call = await _call_here(runtime, handoff.conversation_id)
-    if call.bridge is None or str(call.bridge.state) != "waiting":
-        raise ConflictError(
-            "this call is not waiting for an agent in the console (its transfer target is not 'desk')"
+    call = await _local_call(runtime, handoff.conversation_id)
+    if call is None:  # the call runs in another worker: it accepts the leg first, then we take
+        leg, answer = await BrowserRelay.open(
+            runtime.live,
+            handoff.conversation_id,
+            MediaOp.AGENT,
+            principal.username,
+            body.sdp,
+            _policy(request),
         )
-    await runtime.handoffs.take(handoff_id, principal.username, runtime.clock())
-    answer = await call.bridge.connect_agent(body.sdp, _policy(request), principal.username)
+        try:
+            await runtime.handoffs.take(handoff_id, principal.username, runtime.clock())
+        except BaseException:
+            await leg.close()
+            raise
+    else:
+        if call.bridge is None or str(call.bridge.state) != "waiting":
+            raise ConflictError(
+                "this call is not waiting for an agent in the console (its transfer target is not 'desk')"
+            )
+        await runtime.handoffs.take(handoff_id, principal.username, runtime.clock())
+        answer = await call.bridge.connect_agent(body.sdp, _policy(request), principal.username)
     runtime.live.publish(
         "handoff.taken",
         {
@@ -225,7 +243,14 @@ async def hang_up_call(
 ) -> Response:
     runtime: Any = request.app.state.runtime
     handoff = await runtime.handoffs.get(handoff_id)
-    call = await _call_here(runtime, handoff.conversation_id)
+    call = await _local_call(runtime, handoff.conversation_id)
+    if call is None:  # the call's worker closes the agent's leg, wherever the browser's peer is
+        reply = await relay.request(runtime.live, handoff.conversation_id, MediaOp.HANGUP, principal.username)
+        if reply is None:
+            raise ConflictError(UNREACHABLE)
+        if not reply[0]:
+            raise ConflictError(reply[1])
+        return Response(status_code=204)
     if call.bridge is None or call.bridge.agent != principal.username:
         raise ConflictError("you are not on this call")
     await call.bridge.hang_up_agent()
@@ -242,7 +267,12 @@ async def whisper(
     """Speak to the agent only; 409 when no agent leg of this call passes through this server."""
     _check_offer(body)
     runtime: Any = request.app.state.runtime
-    call = await _call_here(runtime, conversation_id)
+    call = await _local_call(runtime, conversation_id)
+    if call is None:
+        _, answer = await BrowserRelay.open(
+            runtime.live, conversation_id, MediaOp.WHISPER, principal.username, body.sdp, _policy(request)
+        )
+        return {"sdp": answer, "type": "answer", "conversation_id": conversation_id}
     if call.bridge is None:
         raise ConflictError("this call has no agent bridge")
     answer = await call.bridge.add_whisper(body.sdp, _policy(request), principal.username)

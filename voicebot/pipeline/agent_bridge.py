@@ -13,8 +13,13 @@ agent's leg (voicebot.pipeline.agent_leg) connects:
 3. when the agent hangs up, the hook returns True and the call ends as "transferred" to the desk.
 
 A supervisor may whisper (``add_whisper``): a receive-only leg whose audio is mixed into what the
-agent hears, never into the caller's. Frame flow of a call (the bridge's processors are inert
-until a desk transfer)::
+agent hears, never into the caller's.
+
+Either leg may have reached another worker process than the call's: then that worker terminates the
+browser's peer and asks this call over the live bus (voicebot.live.relay); ``hub`` answers with
+the same rules (``relay_request``) and the leg is a ``RemoteLeg`` fed over the bus.
+
+Frame flow of a call (the bridge's processors are inert until a desk transfer)::
 
     ... STT -> HoldGate -> Dialogue -> TTS -> LatencyTap -> BridgeProcessor -> output -> tap
 """
@@ -45,7 +50,9 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.dialogue.types import Reply
 from voicebot.errors import ConflictError
-from voicebot.pipeline.agent_leg import PcmMixTrack, RtcLeg
+from voicebot.live.bus import LiveBus
+from voicebot.live.relay import BusLink, CallRelayHub, MediaOp, RelayRequest
+from voicebot.pipeline.agent_leg import PcmMixTrack, RemoteLeg, RtcLeg
 from voicebot.pipeline.call_tap import TAP_RATE, CallAudioTap, Resampler
 
 if TYPE_CHECKING:
@@ -76,20 +83,24 @@ _NEXT: dict[BridgeState, frozenset[BridgeState]] = {
 }
 
 TransferHook = Callable[[str, Reply], Awaitable[bool]]
+Leg = RtcLeg | RemoteLeg
 
 
 class AgentBridge:
     """One call's way to an agent in the browser (see the module docstring)."""
 
-    def __init__(self, conversation_id: str, speech: Any, tap: CallAudioTap | None) -> None:
+    def __init__(
+        self, conversation_id: str, speech: Any, tap: CallAudioTap | None, bus: LiveBus | None = None
+    ) -> None:
         self.conversation_id = conversation_id
+        self.hub = CallRelayHub(bus, conversation_id, self.relay_request) if bus is not None else None
         self.state = BridgeState.IDLE
         self.agent: str | None = None
         self.summary = ""
         self._speech = speech
         self._tap = tap
-        self._agent_leg: RtcLeg | None = None
-        self._whispers: list[RtcLeg] = []
+        self._agent_leg: Leg | None = None
+        self._whispers: list[Leg] = []
         self._agent_joined = asyncio.Event()
         self._to_caller: asyncio.Queue[bytes] = asyncio.Queue(MAX_AGENT_QUEUE)
         self._caller_resampler = Resampler()
@@ -144,7 +155,7 @@ class AgentBridge:
         finally:
             await self.close()
 
-    async def _connected(self, leg: RtcLeg) -> bool:
+    async def _connected(self, leg: Leg) -> bool:
         connected = asyncio.ensure_future(leg.connected.wait())
         closed = asyncio.ensure_future(leg.closed.wait())
         await asyncio.wait({connected, closed}, return_when=asyncio.FIRST_COMPLETED)
@@ -152,7 +163,7 @@ class AgentBridge:
         closed.cancel()
         return leg.connected.is_set() and not leg.closed.is_set()
 
-    async def _brief(self, leg: RtcLeg) -> None:
+    async def _brief(self, leg: Leg) -> None:
         """The handoff summary, spoken to the agent only (the tap carries it for listeners)."""
         synthesize = getattr(self._speech, "synthesize", None)
         if not self.summary or synthesize is None or leg.track is None:
@@ -165,33 +176,66 @@ class AgentBridge:
     # -- legs -------------------------------------------------------------------------------
     async def connect_agent(self, offer_sdp: str, policy: IcePolicy, agent: str) -> str:
         """An agent accepts the call: returns the SDP answer of the agent's leg."""
+        self._check_waiting()
+        track = PcmMixTrack(on_source=self._on_agent_track_source)
+        leg = RtcLeg("agent", self._from_agent, track)
+        answer = await leg.answer(offer_sdp, policy)
+        self._admit_agent(leg, agent)
+        return answer
+
+    def _check_waiting(self) -> None:
         if self.state is not BridgeState.WAITING or self._agent_leg is not None:
             if self.agent_speaking:
                 raise ConflictError(f"{self.agent} is already on this call")
             raise ConflictError("this call is not waiting for an agent (its handoff target is not the desk)")
-        track = PcmMixTrack(on_source=self._on_agent_track_source)
-        leg = RtcLeg("agent", self._from_agent, track)
-        answer = await leg.answer(offer_sdp, policy)
+
+    def _admit_agent(self, leg: Leg, agent: str) -> None:
+        self._check_waiting()  # again: another agent may have come in while this one's SDP was read
         self._agent_leg, self.agent = leg, agent
         self._transition(BridgeState.BRIEFING)
         self._agent_joined.set()
         log.info("call %s: %s is joining on a WebRTC leg", self.conversation_id, agent)
-        return answer
 
-    async def add_whisper(self, offer_sdp: str, policy: IcePolicy, supervisor: str) -> str:
-        """A supervisor speaks to the agent only: a receive-only leg mixed into the agent's audio."""
+    def _agent_track(self) -> PcmMixTrack:
         leg = self._agent_leg
         if not self.agent_speaking or leg is None or leg.track is None:
             raise ConflictError(
                 "no agent is on this call in the server's media path: whisper needs an agent who "
                 "accepted the call in the console"
             )
-        track = leg.track
+        return leg.track
+
+    async def add_whisper(self, offer_sdp: str, policy: IcePolicy, supervisor: str) -> str:
+        """A supervisor speaks to the agent only: a receive-only leg mixed into the agent's audio."""
+        track = self._agent_track()
         whisper = RtcLeg(f"whisper-{supervisor}", lambda pcm: track.feed(f"whisper-{supervisor}", pcm), None)
         answer = await whisper.answer(offer_sdp, policy)
         self._whispers.append(whisper)
         log.info("call %s: %s whispers to %s", self.conversation_id, supervisor, self.agent)
         return answer
+
+    async def relay_request(self, req: RelayRequest, link: BusLink) -> RemoteLeg | None:
+        """A leg whose browser reached another worker (voicebot.live.relay), by the same rules as
+        ``connect_agent``, ``add_whisper`` and ``hang_up_agent``; ConflictError says why not."""
+        if req.op is MediaOp.AGENT:
+            self._check_waiting()
+            leg = RemoteLeg(
+                "agent", self._from_agent, PcmMixTrack(on_source=self._on_agent_track_source), link
+            )
+            self._admit_agent(leg, req.user)
+            leg.start()
+            return leg
+        if req.op is MediaOp.WHISPER:
+            track, source = self._agent_track(), f"whisper-{req.user}"
+            whisper = RemoteLeg(source, lambda pcm: track.feed(source, pcm), None, link)
+            whisper.start()
+            self._whispers.append(whisper)
+            log.info("call %s: %s whispers to %s (relayed)", self.conversation_id, req.user, self.agent)
+            return whisper
+        if self._agent_leg is None or self.agent != req.user:
+            raise ConflictError("you are not on this call")
+        await self.hang_up_agent()
+        return None
 
     async def hang_up_agent(self) -> None:
         if self._agent_leg is None:

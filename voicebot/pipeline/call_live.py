@@ -5,7 +5,8 @@
 * the tap (voicebot.pipeline.call_tap) with its sinks: the listen-in publisher (voicebot.live.listen)
   and, when the tenant's ``voice.record_calls`` is on, the WAV recording at
   ``voicebot.live.recordings.recording_path``;
-* the agent bridge (voicebot.pipeline.agent_bridge) and its two processors;
+* the agent bridge (voicebot.pipeline.agent_bridge) and its two processors, and the bridge's relay
+  hub (voicebot.live.relay), which lets browser legs terminated in other workers reach the call;
 * the call's entry in this process's call directory (voicebot.live.calls), added by ``register``
   just before the pipeline runs.
 
@@ -60,8 +61,14 @@ class CallLive:
             path = recording_path(runtime.settings, runtime.tenant.id, conversation_id)
             recording = WavSink(path, TAP_RATE)
             sinks.append(recording)
-        tap = CallAudioTap(sinks, watchers=[listen.watch])
-        bridge = AgentBridge(conversation_id, speech, tap)
+
+        async def relay() -> None:  # browser legs whose requests reached other worker processes
+            if bridge.hub is not None:
+                await bridge.hub.watch()
+
+        # the tap owns the call-long watchers (their tasks start with the pipeline)
+        tap = CallAudioTap(sinks, watchers=[listen.watch, relay])
+        bridge = AgentBridge(conversation_id, speech, tap, runtime.live)
         entry = LiveCall(conversation_id, call_id, channel, caller, runtime.clock(), bridge)
         return cls(runtime, entry, tap, listen, bridge, HoldGate(bridge), BridgeProcessor(bridge), recording)
 
