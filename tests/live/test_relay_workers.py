@@ -186,3 +186,41 @@ async def test_a_call_in_no_worker_is_refused_with_the_reason(two_workers: Any) 
     assert far.status_code == 409
     assert "no running server process" in far.json()["error"]["message"]
     assert not browser_relays(runtime_b.live)
+
+
+async def test_an_agent_whose_take_fails_after_the_call_accepted_leaves_the_call_waiting(
+    two_workers: Any,
+) -> None:
+    (url_a, runtime_a), (url_b, runtime_b) = two_workers
+    agent_headers = await token_headers(runtime_a, Role.AGENT, username="agent-di")
+    caller, call, handoff_id = await held_call(url_a, runtime_a)
+    # another agent took the handoff at the desk meanwhile (e.g. in another browser tab's worker)
+    await runtime_a.handoffs.take(handoff_id, "agent-ed", runtime_a.clock())
+    states: list[BridgeState] = []
+    transition = call.bridge._transition
+
+    def recording_transition(new: BridgeState) -> None:
+        states.append(new)
+        transition(new)
+
+    call.bridge._transition = recording_transition  # type: ignore[method-assign]
+    agent, agent_offer = await BrowserLeg.offer(AGENT_HZ)
+    try:
+        async with httpx.AsyncClient(base_url=url_b) as client:
+            answer = await client.post(
+                f"/v1/desk/handoffs/{handoff_id}/call",
+                json={"sdp": agent_offer, "type": "offer"},
+                headers=agent_headers,
+            )
+        assert answer.status_code == 409, answer.text
+        assert (await runtime_a.handoffs.get(handoff_id)).taken_by == "agent-ed"
+        assert not browser_relays(runtime_b.live)
+        # the call's worker had accepted the leg; its end puts the call back to waiting
+        await wait_for(lambda: states == [BridgeState.BRIEFING, BridgeState.WAITING])
+        assert call.bridge.agent is None
+        assert call.bridge.hub is not None and call.bridge.hub.legs == 0
+    finally:
+        await caller.stop()
+        await caller.peer.close()
+        await agent.close()
+    await wait_for(lambda: call_directory(runtime_a).get(call.conversation_id) is None)
