@@ -74,7 +74,11 @@ async def test_defaults_last_seven_days_by_day(client: httpx.AsyncClient) -> Non
         ({"since": "2026-03-02", "until": "2026-03-01"}, "'since' must be before 'until'"),
         ({"channel": "fax"}, "'channel' must be one of chat, voice, email"),
         ({"bucket": "month"}, "'bucket' must be hour, day or week"),
-        ({"since": "2025-01-01", "until": "2026-01-01", "bucket": "hour"}, "too many points"),
+        ({"since": "2024-01-01", "until": "2026-12-01", "bucket": "day"}, "too many points"),
+        (
+            {"since": "2026-03-01", "until": "2026-03-05", "bucket": "hour"},
+            "hourly points are for ranges up to 3",
+        ),
     ],
 )
 async def test_bad_parameters_are_422(client: httpx.AsyncClient, params: dict[str, str], says: str) -> None:

@@ -6,7 +6,7 @@ Query parameters of /v1/dashboard (all optional):
   ``[since, until)``, default the last 7 days up to now;
 * ``channel``: chat | voice | email (default all);
 * ``bucket``: hour | day | week for the series (default from the range: hours up to 2 days, days
-  up to 90 days, weeks beyond); at most MAX_BUCKETS buckets.
+  up to 90 days, weeks beyond); at most MAX_BUCKETS buckets, hours only for ranges up to 3 days.
 
 Figures and their definitions: docs/dashboard.md.
 """
@@ -31,6 +31,7 @@ router = APIRouter()
 
 DEFAULT_SPAN = timedelta(days=7)
 MAX_BUCKETS = 800
+MAX_HOURLY_SPAN = timedelta(days=3)
 CHART_JS = Path(__file__).resolve().parents[1] / "web" / "vendor" / "node_modules" / "chart.js" / "dist"
 
 
@@ -69,6 +70,9 @@ def dashboard_range(
             size = Bucket(bucket)
         except ValueError as exc:
             raise InputError(f"'bucket' must be hour, day or week, not {bucket!r}") from exc
+    if size is Bucket.HOUR and end - start > MAX_HOURLY_SPAN:
+        # hourly points are computed from the conversations themselves (the rollup is daily)
+        raise InputError("hourly points are for ranges up to 3 days: choose 'day' or a shorter range")
     rng = DashboardRange(since=start, until=end, bucket=size, channel=channel or None)
     if len(rng.bucket_numbers()) > MAX_BUCKETS:
         raise InputError(

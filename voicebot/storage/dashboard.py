@@ -108,8 +108,15 @@ def _millis_between(start: Any, end: Any, dialect: str) -> ColumnElement[float]:
 FIELDS = tables.DASHBOARD_SUMS
 
 
+# The voice latency, read from the audit entry's JSON once per row into this column of a
+# materialized CTE (the bin's CASE would otherwise extract it again in every branch it tries).
+_VOICE_VALUE = "voice_v2v_ms"
+
+
 def _value(metric: str) -> ColumnElement[float]:
-    return _C.c.first_response_ms if metric == "first_response" else _A.c.details["v2v_ms"].as_float()
+    if metric == "first_response":
+        return _C.c.first_response_ms
+    return literal_column(_VOICE_VALUE, Float)
 
 
 @functools.lru_cache(maxsize=16)
@@ -177,7 +184,7 @@ class DashboardQueries:
 
     def histogram_parts(self, metric: str, dimensions: Sequence[str]) -> list[Select[Any]]:
         """(d, k, bin, n, lo, hi) of ``metric`` per dimension (coarse bins per intent)."""
-        value, at, where, joined = self._metric(metric, needs_conversation=True)
+        value, at, where, source = self._metric(metric, needs_conversation=True)
         fine = _binned(metric, self.dialect, False).label("bin")
         query: Any = select(
             bucket_of(at, self.rng, self.dialect).label("b"),
@@ -187,9 +194,7 @@ class DashboardQueries:
             func.count().label("n"),
             func.min(value).label("lo"),
             func.max(value).label("hi"),
-        )
-        if joined:
-            query = query.select_from(_A.join(_C, _C.c.id == _A.c.conversation_id))
+        ).select_from(source)
         cte = query.where(*where).group_by("b", _C.c.channel, _C.c.intent, fine).cte(f"base_{metric}")
         parts: list[Select[Any]] = []
         for dimension in dimensions:
@@ -208,20 +213,32 @@ class DashboardQueries:
 
     def _metric(
         self, metric: str, *, needs_conversation: bool
-    ) -> tuple[ColumnElement[float], Any, list[ColumnElement[bool]], bool]:
-        """(value, its time column, the WHERE, whether the audit rows join their conversation)."""
+    ) -> tuple[ColumnElement[float], Any, list[ColumnElement[bool]], Any]:
+        """(value, its time column, the WHERE, the FROM) of a metric's values in the spans."""
         value = _value(metric)
         if metric == "first_response":
-            return value, _C.c.created_at, [*self._cohort(), value.is_not(None)], False
-        where = [
-            _A.c.tenant_id == self.tenant_id,
-            _A.c.action == VOICE_LATENCY_ACTION,
-            self._in_spans(_A.c.at),
-            value.is_not(None),
-        ]
-        if self.rng.channel is not None:
-            where.append(_C.c.channel == self.rng.channel)
-        return value, _A.c.at, where, needs_conversation or self.rng.channel is not None
+            return value, _C.c.created_at, [*self._cohort(), value.is_not(None)], _C
+        turns = (
+            select(
+                _A.c.at,
+                _A.c.conversation_id,
+                _A.c.details["v2v_ms"].as_float().label(_VOICE_VALUE),
+            )
+            .where(
+                _A.c.tenant_id == self.tenant_id,
+                _A.c.action == VOICE_LATENCY_ACTION,
+                self._in_spans(_A.c.at),
+            )
+            .cte("voice_turns")
+            .prefix_with("MATERIALIZED")
+        )
+        where: list[ColumnElement[bool]] = [turns.c[_VOICE_VALUE].is_not(None)]
+        source: Any = turns
+        if needs_conversation or self.rng.channel is not None:
+            source = turns.join(_C, _C.c.id == turns.c.conversation_id)
+            if self.rng.channel is not None:
+                where.append(_C.c.channel == self.rng.channel)
+        return value, turns.c.at, where, source
 
     def counts(self) -> Select[Any]:
         answered = _C.c.first_response_ms.is_not(None)
@@ -292,12 +309,10 @@ class DashboardQueries:
         """(*group keys, bin, count, min, max) of ``metric`` (first_response | voice_latency)
         grouped by ``group``, a sequence of bucket / channel / intent (the rollup's days); coarse
         bins when grouped by intent."""
-        value, at, where, joined = self._metric(metric, needs_conversation=any(d != "bucket" for d in group))
+        value, at, where, source = self._metric(metric, needs_conversation=any(d != "bucket" for d in group))
         keys = [self._dimension(d, at).label(f"k{i}") for i, d in enumerate(group)]
         binned = _binned(metric, self.dialect, "intent" in group).label("bin")
-        query = select(*keys, binned, func.count(), func.min(value), func.max(value))
-        if joined:
-            query = query.select_from(_A.join(_C, _C.c.id == _A.c.conversation_id))
+        query = select(*keys, binned, func.count(), func.min(value), func.max(value)).select_from(source)
         return query.where(*where).group_by(*keys, binned)
 
     def _dimension(self, dimension: str, at: Any) -> ColumnElement[Any]:
