@@ -242,3 +242,27 @@ async def test_rollup_follows_later_changes(db: Database, now: datetime) -> None
     await repo.create(tenant_id="demo", channel="voice", now=now + 3 * D, caller="+1555")
     again = await metrics.dashboard("demo", rng, now=now + 3 * D + M)
     assert again["first_contact_resolution"]["came_back"] == 1
+
+
+async def test_the_conversation_row_keeps_what_the_dashboard_needs(db: Database, now: datetime) -> None:
+    repo = ConversationRepository(db)
+    conv = await repo.create(tenant_id="demo", channel="chat", now=now, caller="+1555")
+    await repo.record_exchange(conv.id, now=now + M, **exchange(intent="order_status"))
+    await repo.record_exchange(
+        conv.id, now=now + 2 * M, **exchange(action="handoff", intent="human", reason="human_requested")
+    )
+    await repo.record_exchange(conv.id, now=now + 4 * M, **exchange(action="end", intent="goodbye"))
+    c = tables.conversations.c
+    async with db.reader.connect() as conn:
+        row = (
+            await conn.execute(
+                select(c.intent, c.handoff_reason, c.ended_at, c.handle_ms, c.contact_key).where(
+                    c.id == conv.id
+                )
+            )
+        ).one()
+    assert row.intent == "order_status"  # the first the bot recognised
+    assert row.handoff_reason == "human_requested"
+    assert row.ended_at == now + 4 * M
+    assert row.handle_ms == 240_000.0  # start -> the latest bot reply
+    assert row.contact_key == "caller:+1555"
