@@ -523,7 +523,6 @@ class NoteRow(Base):
     created_at: Mapped[datetime]
 
 
-
 # --- console accounts ------------------------------------------------------------------------------
 
 
