@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +18,8 @@ import pytest_asyncio
 
 from tests.auth_helpers import browser_login, token_headers
 from tests.conftest import SESSION_LOOP, serving
-from tests.web.test_widget import CHROMIUM, CHROMIUM_ARGS
+from tests.web.test_drafts_page import browser_page
+from tests.web.test_widget import CHROMIUM
 from voicebot.api.dashboard import CHART_JS
 from voicebot.app import create_app
 from voicebot.auth.roles import Role
@@ -28,7 +28,6 @@ from voicebot.knowledge.embeddings import Embedder
 from voicebot.runtime import Runtime
 
 SCREENSHOT = Path("/tmp/dashboard.png")
-TIMEOUT_MS = 30_000  # hang guards only; nothing here asserts on speed
 
 pytestmark = [
     SESSION_LOOP,
@@ -80,21 +79,6 @@ async def server(real_embedder: Embedder, runtime_data_dir: Path, tmp_path: Path
             yield Server(url, runtime, client)
 
 
-@asynccontextmanager
-async def browser_page(errors: list[str]) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright, expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 1800})
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            yield page
-        finally:
-            await browser.close()
-
-
 async def shown_range(page: Any) -> dict[str, str]:
     since, until = (await page.locator("body").get_attribute("data-loaded")).split("|")
     return {"since": since, "until": until}
@@ -134,7 +118,7 @@ async def test_the_tiles_show_what_the_api_reports(server: Server) -> None:
     from playwright.async_api import expect
 
     errors: list[str] = []
-    async with browser_page(errors) as page:
+    async with browser_page(errors, height=1800) as page:
         await browser_login(page, server.url, server.runtime, Role.SUPERVISOR, next_path="/dashboard")
         await expect(page.locator("body[data-loaded]")).to_have_count(1)
         board = (await server.client.get("/v1/dashboard", params=await shown_range(page))).json()
@@ -173,7 +157,7 @@ async def test_an_agent_is_refused(server: Server) -> None:
     from playwright.async_api import expect
 
     errors: list[str] = []
-    async with browser_page(errors) as page:
+    async with browser_page(errors, height=1800) as page:
         await browser_login(page, server.url, server.runtime, Role.AGENT, next_path="/dashboard")
         await expect(page.get_by_test_id("ui-refused")).to_contain_text("may not open this page")
         await expect(page.get_by_role("link", name="Dashboard")).to_have_count(0)

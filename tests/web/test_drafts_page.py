@@ -139,15 +139,21 @@ async def outbound(server: Server) -> list[dict[str, Any]]:
 
 
 @asynccontextmanager
-async def browser_page(errors: list[str]) -> AsyncIterator[Any]:
+async def browser_page(
+    errors: list[str], *, height: int = 1400, accept_dialogs: bool = False
+) -> AsyncIterator[Any]:
+    """A page in Debian's chromium; uncaught page errors go to ``errors``; confirm() dialogs are
+    accepted when ``accept_dialogs``."""
     from playwright.async_api import async_playwright, expect
 
     expect.set_options(timeout=TIMEOUT_MS)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 1400})
+            page = await browser.new_page(viewport={"width": 1280, "height": height})
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            if accept_dialogs:
+                page.on("dialog", lambda dialog: dialog.accept())
             yield page
         finally:
             await browser.close()

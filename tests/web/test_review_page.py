@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import wave
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +21,8 @@ import pytest_asyncio
 from tests.auth_helpers import browser_login, token_headers
 from tests.conftest import SESSION_LOOP, serving
 from tests.review.seed import Exchange, seed
-from tests.web.test_widget import CHROMIUM, CHROMIUM_ARGS
+from tests.web.test_drafts_page import browser_page
+from tests.web.test_widget import CHROMIUM
 from voicebot.app import create_app
 from voicebot.auth.roles import Role
 from voicebot.config import DEMO_TENANT, Settings
@@ -109,22 +109,6 @@ async def server(real_embedder: Embedder, runtime_data_dir: Path, tmp_path: Path
             yield Server(url, runtime, client, ids)
 
 
-@asynccontextmanager
-async def browser_page(errors: list[str]) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright, expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("dialog", lambda dialog: dialog.accept())
-            yield page
-        finally:
-            await browser.close()
-
-
 async def ask(client: httpx.AsyncClient, text: str) -> dict[str, Any]:
     started = await client.post("/v1/conversations", json={"language": "en"})
     reply = await client.post(f"/v1/conversations/{started.json()['id']}/messages", json={"text": text})
@@ -136,7 +120,7 @@ async def test_supervisor_reviews_marks_and_fills_a_gap(server: Server) -> None:
     from playwright.async_api import expect
 
     errors: list[str] = []
-    async with browser_page(errors) as page:
+    async with browser_page(errors, accept_dialogs=True) as page:
         await browser_login(page, server.url, server.runtime, Role.SUPERVISOR, next_path="/review")
         conversations = page.get_by_test_id("rv-list").get_by_role("button")
         await expect(conversations).to_have_count(3)
@@ -212,7 +196,7 @@ async def test_an_agent_is_refused(server: Server) -> None:
     from playwright.async_api import expect
 
     errors: list[str] = []
-    async with browser_page(errors) as page:
+    async with browser_page(errors, accept_dialogs=True) as page:
         await browser_login(page, server.url, server.runtime, Role.AGENT, next_path="/review")
         await expect(page.get_by_test_id("ui-refused")).to_contain_text("may not open this page")
         await expect(page.get_by_role("link", name="Review")).to_have_count(0)
