@@ -17,6 +17,7 @@ from voicebot.storage import (
     tables,
 )
 from voicebot.storage.dashboard import Bucket, DashboardRange
+from voicebot.storage.dashboard_rollup import whole_days
 
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
@@ -266,3 +267,16 @@ async def test_the_conversation_row_keeps_what_the_dashboard_needs(db: Database,
     assert row.ended_at == now + 4 * M
     assert row.handle_ms == 240_000.0  # start -> the latest bot reply
     assert row.contact_key == "caller:+1555"
+
+
+async def test_warming_prepares_the_days_a_first_view_would_compute(db: Database, now: datetime) -> None:
+    await _shop(db, now)
+    metrics = MetricsRepository(db)
+    later = now + 3 * D
+    first, end = whole_days(later - 90 * D, later)
+    assert await metrics.warm_rollups("demo", now=later, days=90) == end - first > 80  # every whole day
+    assert await metrics.warm_rollups("demo", now=later, days=90) == 0  # nothing left to do
+    warmed = await metrics.dashboard(
+        "demo", DashboardRange(since=later - 90 * D, until=later, bucket=Bucket.DAY), now=later
+    )
+    assert warmed["conversations"] == 5

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -122,3 +122,14 @@ class MetricsRepository:
         reader = DashboardReader(tenant_id, rng, (first, end), base)
         async with self._db.reader.connect() as conn:
             return await reader.run(conn)
+
+    async def warm_rollups(self, tenant_id: str, *, now: datetime, days: int = 90) -> int:
+        """Bring the daily rollups of the last ``days`` whole days up to date (a server does this
+        once as it starts, so nobody waits seconds for the first 90-day view); how many days were
+        computed."""
+        now = utc(now)
+        first, end = whole_days(now - timedelta(days=days), now)
+        if first >= end:
+            return 0
+        async with self._db.engine.begin() as conn:
+            return await Rollup(tenant_id, self._db.engine.dialect.name).refresh(conn, first, end, now)
