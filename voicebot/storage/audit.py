@@ -109,10 +109,7 @@ class AuditRepository:
         self, tenant_id: str, action: str, limit: int = 100
     ) -> builtins.list[AuditRecord]:
         """The tenant's newest entries of one action, newest first."""
-        query = select(_A).where(_A.c.tenant_id == tenant_id, _A.c.action == action)
-        async with self._db.reader.connect() as conn:
-            rows = (await conn.execute(query.order_by(_A.c.id.desc()).limit(max(0, limit)))).mappings().all()
-        return [audit_record(r) for r in rows]
+        return await self.search(tenant_id, action=action, limit=limit)
 
     async def search(
         self, tenant_id: str, *, actor: str | None = None, action: str | None = None, limit: int = 100
